@@ -1,0 +1,104 @@
+// AWS SDK clients, reused per (identity, region), each with one middleware that counts every
+// real HTTP attempt (it sits inside the retry middleware, so retries are counted too).
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { Metrics } from '../observability/metrics.js';
+import { awsErrorCode } from './errors.js';
+
+export type Credentials = AwsCredentialIdentity | AwsCredentialIdentityProvider;
+
+export interface EndpointConfig {
+  /** Secrets Manager endpoint override (VPC endpoint, or moto in tests); per region or for all. */
+  secretsManagerEndpoint?: string;
+  secretsManagerEndpoints?: Record<string, string>;
+  stsEndpoint?: string;
+  stsEndpoints?: Record<string, string>;
+  /** SDK attempts per call (1 + retries). */
+  maxAttempts: number;
+}
+
+interface StackClient {
+  middlewareStack: {
+    addRelativeTo(mw: unknown, options: { relation: 'after'; toMiddleware: string; name: string }): void;
+  };
+}
+
+export function countCalls(client: StackClient, service: 'secretsmanager' | 'sts', metrics: Metrics | undefined): void {
+  if (!metrics) return;
+  const mw = (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+    const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+    try {
+      const result = await next(args);
+      metrics.awsCalls.inc({ service, operation, outcome: 'success' });
+      return result;
+    } catch (err) {
+      metrics.awsCalls.inc({ service, operation, outcome: awsErrorCode(err) });
+      throw err;
+    }
+  };
+  client.middlewareStack.addRelativeTo(mw, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'elsCountCalls' });
+}
+
+export class AwsClientFactory {
+  readonly #sm = new Map<string, SecretsManagerClient>();
+  readonly #sts = new Map<string, STSClient>();
+  readonly #endpoints: EndpointConfig;
+  readonly #metrics: Metrics | undefined;
+
+  constructor(endpoints: EndpointConfig, metrics?: Metrics) {
+    this.#endpoints = endpoints;
+    this.#metrics = metrics;
+  }
+
+  /** identityKey names the credentials (never contains them); one client per key and region. */
+  secretsManager(identityKey: string, region: string, credentials: Credentials | undefined): SecretsManagerClient {
+    const key = `${identityKey}|${region}`;
+    let client = this.#sm.get(key);
+    if (!client) {
+      const endpoint = this.#endpoints.secretsManagerEndpoints?.[region] ?? this.#endpoints.secretsManagerEndpoint;
+      client = new SecretsManagerClient({
+        region,
+        ...(endpoint ? { endpoint } : {}),
+        ...(credentials ? { credentials } : {}),
+        maxAttempts: this.#endpoints.maxAttempts,
+      });
+      countCalls(client as unknown as StackClient, 'secretsmanager', this.#metrics);
+      this.#sm.set(key, client);
+    }
+    return client;
+  }
+
+  sts(identityKey: string, region: string, credentials: Credentials | undefined): STSClient {
+    const key = `${identityKey}|${region}`;
+    let client = this.#sts.get(key);
+    if (!client) {
+      const endpoint = this.#endpoints.stsEndpoints?.[region] ?? this.#endpoints.stsEndpoint;
+      client = new STSClient({
+        region,
+        ...(endpoint ? { endpoint } : {}),
+        ...(credentials ? { credentials } : {}),
+        maxAttempts: this.#endpoints.maxAttempts,
+      });
+      countCalls(client as unknown as StackClient, 'sts', this.#metrics);
+      this.#sts.set(key, client);
+    }
+    return client;
+  }
+
+  /** Drops clients whose identity is gone (expired credentials are replaced under a new key). */
+  evict(identityKey: string): void {
+    for (const map of [this.#sm, this.#sts] as Map<string, { destroy(): void }>[]) {
+      for (const [key, client] of map) {
+        if (key.startsWith(`${identityKey}|`)) { client.destroy(); map.delete(key); }
+      }
+    }
+  }
+
+  destroy(): void {
+    for (const c of this.#sm.values()) c.destroy();
+    for (const c of this.#sts.values()) c.destroy();
+    this.#sm.clear();
+    this.#sts.clear();
+  }
+}

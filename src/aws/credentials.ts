@@ -1,0 +1,223 @@
+// The credential broker: which AWS identity reads the secret for one ExternalLLMSecret.
+//   operator identity (SDK default chain: IRSA / Pod Identity on EKS)
+//   namespace ServiceAccount → TokenRequest → AssumeRoleWithWebIdentity
+//   either of those → AssumeRole(roleArn, externalId, session tags)
+// STS credentials and service-account tokens are cached per identity and renewed at 80% of their
+// lifetime, so STS calls grow with the number of distinct identities, not of resources.
+import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, type Tag } from '@aws-sdk/client-sts';
+import { createHash } from 'node:crypto';
+import type { ExternalLLMSecret } from '../crds/types.js';
+import type { KubeClient } from '../kube/client.js';
+import { apiMessage, httpCode } from '../kube/client.js';
+import type { Metrics } from '../observability/metrics.js';
+import { parseDuration } from '../sync/duration.js';
+import { Reason, SyncError } from '../sync/reasons.js';
+import type { AwsClientFactory, Credentials } from './clients.js';
+import { mapStsError } from './errors.js';
+
+export const IRSA_ROLE_ANNOTATION = 'eks.amazonaws.com/role-arn';
+export const DEFAULT_AUDIENCE = 'sts.amazonaws.com';
+export const DEFAULT_SESSION_SECONDS = 3600;
+export const TOKEN_SECONDS = 3600;
+/** Renew cached credentials and tokens when this fraction of their lifetime has passed. */
+export const RENEW_AT_FRACTION = 0.8;
+export const SESSION_TAG_NAMESPACE = 'kubernetes-namespace';
+export const SESSION_TAG_NAME = 'kubernetes-name';
+
+export type SessionTagMode = 'off' | 'namespace' | 'namespace-and-name';
+
+export interface ResolvedIdentity {
+  /** Names the identity for caches and clients; never contains a credential or external ID. */
+  key: string;
+  credentials: Credentials | undefined;
+  /** The role reached, for messages. */
+  roleArn?: string;
+}
+
+export interface BrokerOptions {
+  clients: AwsClientFactory;
+  kube: Pick<KubeClient, 'createServiceAccountToken' | 'getServiceAccount' | 'getSecret'>;
+  stsRegion: string;
+  sessionTags: SessionTagMode;
+  /** Explicit operator credentials; undefined means the SDK default chain. */
+  operatorCredentials?: Credentials;
+  metrics?: Metrics;
+  now?: () => number;
+}
+
+interface Cached<T> {
+  promise: Promise<T>;
+  renewAt: number;
+}
+
+const OPERATOR = 'operator';
+
+export class CredentialBroker {
+  readonly #opts: BrokerOptions;
+  readonly #cache = new Map<string, Cached<Credentials>>();
+  readonly #tokens = new Map<string, Cached<string>>();
+  readonly #now: () => number;
+
+  constructor(opts: BrokerOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  async resolve(els: ExternalLLMSecret): Promise<ResolvedIdentity> {
+    const auth = els.spec.auth ?? {};
+    const { namespace, name } = els.metadata;
+    let base: ResolvedIdentity = { key: OPERATOR, credentials: this.#opts.operatorCredentials };
+    let chainRole = auth.roleArn;
+
+    if (auth.serviceAccountRef) {
+      const sa = auth.serviceAccountRef;
+      const annotated = await this.#serviceAccountRole(namespace, sa.name);
+      const webRole = annotated ?? auth.roleArn;
+      if (!webRole) {
+        throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${sa.name} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
+      }
+      if (!annotated) chainRole = undefined;
+      base = await this.#webIdentity(namespace, sa.name, sa.audience ?? DEFAULT_AUDIENCE, webRole, auth.sessionName ?? sessionNameFor(namespace));
+    }
+    if (!chainRole) return base;
+    const externalId = await this.#externalId(els);
+    return this.#assumeRole(base, chainRole, externalId, auth.sessionName ?? sessionNameFor(namespace), parseSessionSeconds(auth.sessionDuration), namespace, name);
+  }
+
+  async #serviceAccountRole(namespace: string, saName: string): Promise<string | undefined> {
+    try {
+      const sa = await this.#opts.kube.getServiceAccount(namespace, saName);
+      return sa.metadata?.annotations?.[IRSA_ROLE_ANNOTATION];
+    } catch (err) {
+      throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${saName}: ${apiMessage(err)}`, { retryable: httpCode(err) !== 404, cause: err });
+    }
+  }
+
+  async #token(namespace: string, saName: string, audience: string): Promise<string> {
+    const key = `${namespace}/${saName}/${audience}`;
+    return this.#cached(this.#tokens, key, async () => {
+      try {
+        const { token, expiresAt } = await this.#opts.kube.createServiceAccountToken(namespace, saName, audience, TOKEN_SECONDS);
+        return { value: token, expiresAt: expiresAt.getTime() };
+      } catch (err) {
+        throw new SyncError(Reason.ServiceAccountError, `token request for ServiceAccount ${namespace}/${saName}: ${apiMessage(err)}`, { retryable: httpCode(err) !== 404 && httpCode(err) !== 403, cause: err });
+      }
+    });
+  }
+
+  async #webIdentity(namespace: string, saName: string, audience: string, roleArn: string, sessionName: string): Promise<ResolvedIdentity> {
+    const key = `sa:${namespace}/${saName}>${roleArn}|${sessionName}`;
+    const credentials = await this.#provider(key, async () => {
+      const token = await this.#token(namespace, saName, audience);
+      // AssumeRoleWithWebIdentity is not signed: the token is the credential.
+      const sts = this.#opts.clients.sts('anonymous', this.#opts.stsRegion, { accessKeyId: '', secretAccessKey: '' });
+      try {
+        const out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: token }));
+        return toCredentials(out.Credentials);
+      } catch (err) {
+        throw mapStsError(err, roleArn, 'AssumeRoleWithWebIdentity');
+      }
+    });
+    return { key, credentials, roleArn };
+  }
+
+  async #assumeRole(base: ResolvedIdentity, roleArn: string, externalId: string | undefined, sessionName: string, seconds: number, namespace: string, name: string): Promise<ResolvedIdentity> {
+    const tags = this.#sessionTags(namespace, name);
+    const key = [
+      `${base.key}>${roleArn}`, sessionName, seconds,
+      externalId === undefined ? '' : `x:${createHash('sha256').update(externalId).digest('hex').slice(0, 16)}`,
+      tags.map((t) => `${t.Key}=${t.Value}`).join(','),
+    ].join('|');
+    const credentials = await this.#provider(key, async () => {
+      const sts = this.#opts.clients.sts(base.key, this.#opts.stsRegion, base.credentials);
+      try {
+        const out = await sts.send(new AssumeRoleCommand({
+          RoleArn: roleArn,
+          RoleSessionName: sessionName,
+          DurationSeconds: seconds,
+          ...(externalId !== undefined ? { ExternalId: externalId } : {}),
+          ...(tags.length > 0 ? { Tags: tags, TransitiveTagKeys: tags.map((t) => t.Key!) } : {}),
+        }));
+        return toCredentials(out.Credentials);
+      } catch (err) {
+        throw mapStsError(err, roleArn, 'AssumeRole');
+      }
+    });
+    return { key, credentials, roleArn };
+  }
+
+  #sessionTags(namespace: string, name: string): Tag[] {
+    switch (this.#opts.sessionTags) {
+      case 'off': return [];
+      case 'namespace': return [{ Key: SESSION_TAG_NAMESPACE, Value: namespace }];
+      case 'namespace-and-name': return [{ Key: SESSION_TAG_NAMESPACE, Value: namespace }, { Key: SESSION_TAG_NAME, Value: name }];
+    }
+  }
+
+  async #externalId(els: ExternalLLMSecret): Promise<string | undefined> {
+    const ref = els.spec.auth?.externalId;
+    if (!ref) return undefined;
+    if (ref.value !== undefined) return ref.value;
+    const { name, key } = ref.secretKeyRef!;
+    const ns = els.metadata.namespace;
+    let secret;
+    try {
+      secret = await this.#opts.kube.getSecret(ns, name);
+    } catch (err) {
+      throw new SyncError(Reason.ExternalIdError, `external ID Secret ${ns}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
+    }
+    const encoded = secret?.data?.[key];
+    if (encoded === undefined) throw new SyncError(Reason.ExternalIdError, `external ID Secret ${ns}/${name} has no key ${key}`);
+    return Buffer.from(encoded, 'base64').toString('utf8');
+  }
+
+  /**
+   * Resolves the credentials once (so STS errors surface to the reconcile that caused them) and
+   * returns a provider that serves them from the cache and renews them when due. The SDK client
+   * for this identity keeps calling the provider, so it never holds expired credentials.
+   */
+  async #provider(key: string, make: () => Promise<{ value: Credentials; expiresAt: number }>): Promise<Credentials> {
+    await this.#cached(this.#cache, key, make);
+    return async () => (await this.#cached(this.#cache, key, make)) as Awaited<ReturnType<Exclude<Credentials, { accessKeyId: string }>>>;
+  }
+
+  async #cached<T>(map: Map<string, Cached<T>>, key: string, make: () => Promise<{ value: T; expiresAt: number }>): Promise<T> {
+    const now = this.#now();
+    const hit = map.get(key);
+    if (hit && now < hit.renewAt) {
+      this.#opts.metrics?.credentialCache.inc({ result: 'hit' });
+      return hit.promise;
+    }
+    this.#opts.metrics?.credentialCache.inc({ result: 'miss' });
+    const entry: Cached<T> = { promise: undefined as unknown as Promise<T>, renewAt: Number.POSITIVE_INFINITY };
+    entry.promise = make().then(({ value, expiresAt }) => {
+      entry.renewAt = now + (expiresAt - now) * RENEW_AT_FRACTION;
+      return value;
+    }, (err: unknown) => {
+      if (map.get(key) === entry) map.delete(key);
+      throw err;
+    });
+    map.set(key, entry);
+    return entry.promise;
+  }
+}
+
+function toCredentials(c: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date } | undefined): { value: Credentials; expiresAt: number } {
+  if (!c?.AccessKeyId || !c.SecretAccessKey) throw new SyncError(Reason.AssumeRoleFailed, 'STS returned no credentials', { retryable: true });
+  const expiresAt = c.Expiration?.getTime() ?? Date.now() + DEFAULT_SESSION_SECONDS * 1000;
+  return { value: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration }, expiresAt };
+}
+
+/**
+ * The default session name: one per namespace, so resources of a namespace share a session (and
+ * its cached credentials), and CloudTrail still shows which namespace asked.
+ */
+export function sessionNameFor(namespace: string): string {
+  return `els-${namespace}`.replace(/[^A-Za-z0-9+=,.@_-]/g, '-').slice(0, 64);
+}
+
+function parseSessionSeconds(text: string | undefined): number {
+  const ms = text ? parseDuration(text) : undefined;
+  if (ms === undefined) return DEFAULT_SESSION_SECONDS;
+  return Math.min(43_200, Math.max(900, Math.round(ms / 1000)));
+}

@@ -1,0 +1,86 @@
+// Secret values shared by all resources: one AWS read per unique (identity, region, secret id,
+// version) at a time, however many resources ask. Concurrent requests await the same promise;
+// a settled value is served to requests that accept its age, and dropped after ttlMs so values do
+// not linger in memory. Failures are never cached.
+import type { Metrics } from '../observability/metrics.js';
+import type { SourceSecret } from '../sync/source.js';
+
+export interface SourceKey {
+  identityKey: string;
+  region: string;
+  secretId: string;
+  versionId?: string;
+  versionStage?: string;
+}
+
+export type Fetch = () => Promise<SourceSecret>;
+
+interface Entry {
+  promise: Promise<SourceSecret>;
+  fetchedAt?: number;
+}
+
+export const cacheKey = (k: SourceKey): string =>
+  [k.identityKey, k.region, k.secretId, k.versionId ?? '', k.versionStage ?? 'AWSCURRENT'].join('\u0000');
+
+export class SourceCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #ttlMs: number;
+  readonly #metrics: Metrics | undefined;
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(ttlMs: number, metrics?: Metrics) {
+    this.#ttlMs = ttlMs;
+    this.#metrics = metrics;
+    this.#sweep = setInterval(() => this.#evictExpired(), Math.max(1_000, ttlMs));
+    this.#sweep.unref();
+  }
+
+  /**
+   * A value no older than maxAgeMs (0: a fresh read, still shared with reads in flight).
+   * `fetch` runs only on a miss.
+   */
+  get(key: SourceKey, maxAgeMs: number, fetch: Fetch): Promise<SourceSecret> {
+    const k = cacheKey(key);
+    const now = Date.now();
+    const entry = this.#entries.get(k);
+    if (entry) {
+      if (entry.fetchedAt === undefined) {
+        this.#metrics?.sourceCache.inc({ result: 'shared' });
+        return entry.promise;
+      }
+      if (now - entry.fetchedAt <= Math.min(maxAgeMs, this.#ttlMs)) {
+        this.#metrics?.sourceCache.inc({ result: 'hit' });
+        return entry.promise;
+      }
+    }
+    this.#metrics?.sourceCache.inc({ result: 'miss' });
+    const fresh: Entry = { promise: fetch() };
+    this.#entries.set(k, fresh);
+    fresh.promise.then(
+      () => { fresh.fetchedAt = Date.now(); },
+      () => { if (this.#entries.get(k) === fresh) this.#entries.delete(k); },
+    );
+    return fresh.promise;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+    this.#entries.clear();
+  }
+
+  #evictExpired(): void {
+    const now = Date.now();
+    for (const [k, e] of this.#entries) {
+      if (e.fetchedAt !== undefined && now - e.fetchedAt > this.#ttlMs) this.#entries.delete(k);
+    }
+  }
+}

@@ -1,0 +1,199 @@
+// Operator configuration: flags and environment, parsed and validated once at start-up. Every
+// default is defined here, once.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { LevelWithSilent } from 'pino';
+import type { SessionTagMode } from './aws/credentials.js';
+import { LEADER_DEFAULTS } from './controller/leader.js';
+import { parseRoleRules, type RoleRule } from './policy/roles.js';
+import { parseDuration } from './sync/duration.js';
+import { DEFAULT_LIMITS } from './sync/render.js';
+
+export const DEFAULTS = {
+  concurrent: 10,
+  defaultRegion: 'us-east-1',
+  logLevel: 'info' as LevelWithSilent,
+  metricsPort: 8080,
+  healthPort: 8081,
+  leaseName: 'external-llm-secrets-leader',
+  relistInterval: '10m',
+  sourceCacheTtl: '30s',
+  refreshShareWindow: '5s',
+  sessionTags: 'namespace' as SessionTagMode,
+  awsMaxAttempts: 3,
+};
+
+export interface Config {
+  kubeconfig?: string;
+  namespaces: string[];
+  selector?: string;
+  concurrent: number;
+  defaultRegion: string;
+  secretsManagerEndpoint?: string;
+  stsEndpoint?: string;
+  stsRegion: string;
+  awsMaxAttempts: number;
+  logLevel: LevelWithSilent;
+  metricsPort: number;
+  healthPort: number;
+  perResourceMetrics: boolean;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  roleRules?: RoleRule[];
+  sessionTags: SessionTagMode;
+  hashKey?: Buffer;
+  maxValueBytes: number;
+  relistMs: number;
+  sourceCacheTtlMs: number;
+  refreshShareWindowMs: number;
+  identity: string;
+  checkAwsIdentity: boolean;
+}
+
+export const USAGE = `external-llm-secrets: syncs AWS Secrets Manager secrets into Kubernetes Secrets.
+
+Usage: external-llm-secrets [flags]
+
+  --kubeconfig PATH              kubeconfig to use (default: $KUBECONFIG, then in-cluster)
+  --namespaces A,B               namespaces to watch (default: all; env WATCH_NAMESPACES)
+  --selector LABELS              only ExternalLLMSecrets matching this label selector (sharding)
+  --concurrent N                 reconciles at once (default ${DEFAULTS.concurrent})
+  --default-region REGION        region when a resource names none (default: $AWS_REGION or ${DEFAULTS.defaultRegion})
+  --aws-endpoint URL             Secrets Manager endpoint (VPC endpoint; an emulator in tests)
+  --sts-endpoint URL             STS endpoint (default: the regional endpoint)
+  --sts-region REGION            region for STS calls (default: the default region)
+  --aws-max-attempts N           SDK attempts per AWS call, retries included (default ${DEFAULTS.awsMaxAttempts})
+  --log-level LEVEL              trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
+  --metrics-port N               /metrics port, 0 disables (default ${DEFAULTS.metricsPort})
+  --health-port N                /healthz and /readyz port, 0 disables (default ${DEFAULTS.healthPort})
+  --per-resource-metrics         add a name label to the sync histogram (small clusters only)
+  --leader-elect                 elect a leader on a Lease before reconciling
+  --leader-election-namespace NS namespace of the Lease (default: $POD_NAMESPACE or default)
+  --leader-election-id NAME      Lease name; one per shard (default ${DEFAULTS.leaseName})
+  --lease-duration D             (default ${LEADER_DEFAULTS.leaseDurationMs / 1000}s)
+  --renew-deadline D             (default ${LEADER_DEFAULTS.renewDeadlineMs / 1000}s)
+  --retry-period D               (default ${LEADER_DEFAULTS.retryPeriodMs / 1000}s)
+  --role-rules JSON              which namespaces may assume which roles: [{"namespaces":[..],"roles":[..]}]
+  --role-rules-file PATH         the same, from a file (a mounted ConfigMap)
+  --session-tags MODE            STS session tags: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
+  --hash-key-file PATH           key for status.dataHash (default: $ELS_HASH_KEY, else random per process)
+  --max-value-bytes N            largest single value written (default ${DEFAULT_LIMITS.maxValueBytes})
+  --relist-interval D            full relist of watched objects (default ${DEFAULTS.relistInterval})
+  --source-cache-ttl D           longest a secret value stays in memory (default ${DEFAULTS.sourceCacheTtl})
+  --no-aws-identity-check        skip sts:GetCallerIdentity at start-up
+  --version                      print the version and exit
+  --help                         print this help and exit
+`;
+
+export class ConfigError extends Error {}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      kubeconfig: { type: 'string' },
+      namespaces: { type: 'string' },
+      selector: { type: 'string' },
+      concurrent: { type: 'string' },
+      'default-region': { type: 'string' },
+      'aws-endpoint': { type: 'string' },
+      'sts-endpoint': { type: 'string' },
+      'sts-region': { type: 'string' },
+      'aws-max-attempts': { type: 'string' },
+      'log-level': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'health-port': { type: 'string' },
+      'per-resource-metrics': { type: 'boolean' },
+      'leader-elect': { type: 'boolean' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
+      'role-rules': { type: 'string' },
+      'role-rules-file': { type: 'string' },
+      'session-tags': { type: 'string' },
+      'hash-key-file': { type: 'string' },
+      'max-value-bytes': { type: 'string' },
+      'relist-interval': { type: 'string' },
+      'source-cache-ttl': { type: 'string' },
+      'no-aws-identity-check': { type: 'boolean' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  const int = (name: string, text: string | undefined, fallback: number, min = 0): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be a whole number of at least ${min}, not "${text}"`);
+    return n;
+  };
+  const duration = (name: string, text: string | undefined, fallback: string | number): number => {
+    if (text === undefined) return typeof fallback === 'number' ? fallback : parseDuration(fallback)!;
+    const ms = parseDuration(text);
+    if (ms === undefined) throw new ConfigError(`--${name} must be a duration such as 30s, 5m or 1h, not "${text}"`);
+    return ms;
+  };
+  const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel) as LevelWithSilent;
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of trace, debug, info, warn, error, not "${logLevel}"`);
+  }
+  const sessionTags = (values['session-tags'] ?? DEFAULTS.sessionTags) as SessionTagMode;
+  if (!['off', 'namespace', 'namespace-and-name'].includes(sessionTags)) {
+    throw new ConfigError(`--session-tags must be namespace, namespace-and-name or off, not "${sessionTags}"`);
+  }
+  let roleRules: RoleRule[] | undefined;
+  const rulesText = values['role-rules'] ?? (values['role-rules-file'] ? readFileSync(values['role-rules-file'], 'utf8') : env.ELS_ROLE_RULES);
+  if (rulesText !== undefined && rulesText.trim() !== '') {
+    try {
+      roleRules = parseRoleRules(rulesText);
+    } catch (err) {
+      throw new ConfigError(`role rules: ${(err as Error).message}`);
+    }
+  }
+  const hashKeyText = values['hash-key-file'] ? readFileSync(values['hash-key-file'], 'utf8').trim() : env.ELS_HASH_KEY;
+  const namespaces = (values.namespaces ?? env.WATCH_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const defaultRegion = values['default-region'] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? DEFAULTS.defaultRegion;
+  const hostname = env.POD_NAME ?? env.HOSTNAME ?? 'external-llm-secrets';
+  return {
+    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+    namespaces,
+    selector: values.selector,
+    concurrent: int('concurrent', values.concurrent, DEFAULTS.concurrent, 1),
+    defaultRegion,
+    secretsManagerEndpoint: values['aws-endpoint'] ?? env.ELS_AWS_ENDPOINT,
+    stsEndpoint: values['sts-endpoint'] ?? env.ELS_STS_ENDPOINT,
+    stsRegion: values['sts-region'] ?? defaultRegion,
+    awsMaxAttempts: int('aws-max-attempts', values['aws-max-attempts'], DEFAULTS.awsMaxAttempts, 1),
+    logLevel,
+    metricsPort: int('metrics-port', values['metrics-port'], DEFAULTS.metricsPort),
+    healthPort: int('health-port', values['health-port'], DEFAULTS.healthPort),
+    perResourceMetrics: values['per-resource-metrics'] ?? false,
+    leaderElect: values['leader-elect'] ?? false,
+    leaseNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'default',
+    leaseName: values['leader-election-id'] ?? DEFAULTS.leaseName,
+    leaseDurationMs: duration('lease-duration', values['lease-duration'], LEADER_DEFAULTS.leaseDurationMs),
+    renewDeadlineMs: duration('renew-deadline', values['renew-deadline'], LEADER_DEFAULTS.renewDeadlineMs),
+    retryPeriodMs: duration('retry-period', values['retry-period'], LEADER_DEFAULTS.retryPeriodMs),
+    roleRules,
+    sessionTags,
+    hashKey: hashKeyText ? Buffer.from(hashKeyText, 'utf8') : undefined,
+    maxValueBytes: int('max-value-bytes', values['max-value-bytes'], DEFAULT_LIMITS.maxValueBytes, 1),
+    relistMs: duration('relist-interval', values['relist-interval'], DEFAULTS.relistInterval),
+    sourceCacheTtlMs: duration('source-cache-ttl', values['source-cache-ttl'], DEFAULTS.sourceCacheTtl),
+    refreshShareWindowMs: parseDuration(DEFAULTS.refreshShareWindow)!,
+    identity: `${hostname}_${process.pid}`,
+    checkAwsIdentity: !(values['no-aws-identity-check'] ?? false),
+  };
+}
+
+export function wantsHelp(argv: string[]): 'help' | 'version' | undefined {
+  if (argv.includes('--help') || argv.includes('-h')) return 'help';
+  if (argv.includes('--version')) return 'version';
+  return undefined;
+}

@@ -1,0 +1,394 @@
+// ExternalLLMSecretReconciler: one reconcile of one resource, level-based (it acts on current
+// state, never on the event that queued it). The flow:
+//   read from cache → due or drifted? → policy → identity → source → render → plan → write
+//   → rollout restarts → status and events only when something changed → next refresh.
+// Every failure goes through #fail(): a condition, an event on transition, a counter, and the
+// last good Secret left exactly as it was.
+import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { API_VERSION, FORCE_SYNC_ANNOTATION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../crds/constants.js';
+import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
+import type { CredentialBroker } from '../aws/credentials.js';
+import type { AwsClientFactory } from '../aws/clients.js';
+import type { SourceCache } from '../aws/source-cache.js';
+import { getSecretValue, regionOfArn } from '../aws/secrets-manager.js';
+import { apiMessage, httpCode, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
+import { EventReason, type EventSink } from '../kube/events.js';
+import type { Metrics } from '../observability/metrics.js';
+import { decideRole, type RoleRule } from '../policy/roles.js';
+import { parseDuration } from '../sync/duration.js';
+import { DEFAULT_WARNING_WINDOW_MS, expiresAt, expiryState } from '../sync/expiry.js';
+import { dataHash } from '../sync/hash.js';
+import { decodeData, parseMergedKeys, planSecret, type DesiredSecret } from '../sync/plan.js';
+import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
+import { renderSecretData, type RenderLimits } from '../sync/render.js';
+import type { SourceSecret } from '../sync/source.js';
+import { ConditionType, getCondition, removeCondition, sameStatus, setCondition, statusPatch } from '../sync/status.js';
+import { jitteredInterval } from './backoff.js';
+import { errorSummary } from './informer.js';
+
+export const DEFAULT_REFRESH_INTERVAL = '1h';
+/** Non-retryable failures are looked at again after at most this long (the source may be fixed). */
+export const FAILED_RECHECK_MS = 5 * 60_000;
+
+export interface ReconcilerConfig {
+  defaultRegion: string;
+  roleRules?: RoleRule[];
+  hashKey: Buffer;
+  limits: RenderLimits;
+  /** A due refresh reuses a value another resource read this recently (shared refreshes). */
+  refreshShareWindowMs: number;
+  /** A drift repair may reuse a value up to this old instead of calling AWS again. */
+  driftMaxAgeMs: number;
+}
+
+export interface ReconcilerDeps {
+  getResource(namespace: string, name: string): ExternalLLMSecret | undefined;
+  /** Managed Secrets from the label-selected informer cache. */
+  getCachedSecret(namespace: string, name: string): V1Secret | undefined;
+  kube: KubeClient;
+  events: EventSink;
+  broker: Pick<CredentialBroker, 'resolve'>;
+  clients: AwsClientFactory;
+  sources: SourceCache;
+  metrics: Metrics;
+  log: Logger;
+  config: ReconcilerConfig;
+  now?: () => Date;
+}
+
+interface RefreshMemory {
+  at: number;
+  generation: number | undefined;
+  forceToken: string | undefined;
+  intervalMs: number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export class ExternalLLMSecretReconciler {
+  readonly #d: ReconcilerDeps;
+  readonly #now: () => Date;
+  /** When each resource last read its source. In memory on purpose: writing it to status on every
+   * refresh would turn every unchanged refresh into an apiserver write. */
+  readonly #refreshed = new Map<string, RefreshMemory>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = splitKey(key);
+    const els = this.#d.getResource(namespace, name);
+    if (!els || els.metadata.deletionTimestamp) {
+      // Gone: the owner reference (deletionPolicy Delete) lets the garbage collector remove the
+      // Secret; Retain leaves it, with no owner reference to follow.
+      this.#refreshed.delete(key);
+      this.#d.metrics.forgetResource(namespace, name);
+      return {};
+    }
+    const started = performance.now();
+    const intervalMs = parseDuration(els.spec.refreshInterval ?? DEFAULT_REFRESH_INTERVAL) ?? 3_600_000;
+    try {
+      const result = await this.#sync(key, els, intervalMs);
+      this.#observe(els, result.outcome, Reason.Synced, started);
+      return { requeueAfterMs: result.requeueAfterMs };
+    } catch (err) {
+      const failure = toSyncError(err);
+      await this.#fail(els, failure);
+      this.#observe(els, 'error', failure.reason, started);
+      if (failure.retryable) throw failure;
+      // Retrying cannot fix this one (bad content, a conflict, a refused role): look again at
+      // the next refresh, or sooner, since the cause may be fixed outside Kubernetes.
+      const recheckMs = intervalMs === 0 ? FAILED_RECHECK_MS : Math.min(FAILED_RECHECK_MS, intervalMs);
+      this.#remember(key, els, recheckMs);
+      return { requeueAfterMs: this.#untilNextRefresh(key, Date.now()) };
+    }
+  }
+
+  async #sync(key: string, els: ExternalLLMSecret, intervalMs: number): Promise<{ outcome: 'unchanged' | 'written' | 'skipped'; requeueAfterMs?: number }> {
+    const { namespace, name } = els.metadata;
+    const targetName = els.spec.target?.name ?? name;
+    const policy = els.spec.target?.creationPolicy ?? 'Owner';
+    const live = await this.#liveSecret(namespace, targetName);
+    const now = this.#now();
+    const due = this.#isDue(key, els, intervalMs, now.getTime());
+    const drifted = live === undefined || this.#hashLive(live, policy) !== els.status?.dataHash;
+    if (!due && !drifted) {
+      return { outcome: 'skipped', requeueAfterMs: this.#untilNextRefresh(key, now.getTime()) };
+    }
+
+    const source = await this.#readSource(els, due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs);
+    const rendered = renderSecretData(els.spec, source, this.#d.config.limits);
+    const desired = this.#desired(els, targetName, rendered.data);
+    const plan = planSecret(desired, live);
+    let written: V1Secret | undefined;
+    let changedKeys: string[] = [];
+    switch (plan.action) {
+      case 'refuse':
+        throw new SyncError(plan.reason, plan.message, { retryable: plan.retryable });
+      case 'create':
+        written = await this.#write(() => this.#d.kube.createSecret(plan.body), targetName);
+        changedKeys = Object.keys(rendered.data);
+        break;
+      case 'update':
+        written = await this.#write(() => this.#d.kube.replaceSecret(plan.body), targetName);
+        changedKeys = plan.changedKeys;
+        break;
+      case 'none':
+        break;
+    }
+
+    // A rotation: data changed in a Secret that already held synced data.
+    const rotated = plan.action === 'update' && changedKeys.length > 0 && els.status?.syncedVersionId !== undefined;
+    let conditions = setCondition(els.status?.conditions, {
+      type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
+      message: `Secret ${targetName} holds version ${source.versionId} of ${els.spec.source.secretId}`,
+      observedGeneration: els.metadata.generation,
+    }, now);
+    if (rotated && els.spec.rolloutRestartTargets?.length) conditions = await this.#restartRollouts(els, conditions, now);
+    const expiry = this.#expiry(els, source, conditions, now);
+
+    const next: ExternalLLMSecretStatus = {
+      observedGeneration: els.metadata.generation,
+      conditions: expiry.conditions,
+      secretName: targetName,
+      syncedVersionId: source.versionId,
+      ...(source.createdDate ? { syncedVersionCreatedAt: source.createdDate.toISOString() } : {}),
+      syncedAt: els.status?.syncedAt,
+      dataHash: dataHash(this.#d.config.hashKey, rendered.data),
+      keys: rendered.keys,
+      ...(els.metadata.annotations?.[FORCE_SYNC_ANNOTATION] ? { forceSyncToken: els.metadata.annotations[FORCE_SYNC_ANNOTATION] } : {}),
+      ...(expiry.expiresAt ? { expiresAt: expiry.expiresAt } : {}),
+    };
+    const statusChanged = !sameStatus(els.status, next) || plan.action !== 'none';
+    if (statusChanged) {
+      next.syncedAt = now.toISOString();
+      await this.#writeStatus(els, next);
+    }
+    await this.#announce(els, plan.action, changedKeys, targetName, source);
+    this.#remember(key, els, intervalMs);
+    this.#recordSuccess(els, source, now);
+    this.#d.log.info({
+      namespace, name, secretId: els.spec.source.secretId, versionId: source.versionId, action: plan.action,
+      changedKeys, reason: Reason.Synced,
+    }, plan.action === 'none' ? 'secret unchanged' : 'secret written');
+    void written;
+    return {
+      outcome: plan.action === 'none' && !statusChanged ? 'unchanged' : 'written',
+      requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()),
+    };
+  }
+
+  /** The live target Secret: from the managed-Secret cache, or a GET when the cache lacks it
+   * (a foreign Secret, a Merge target, or one created a moment ago). */
+  async #liveSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    const cached = this.#d.getCachedSecret(namespace, name);
+    if (cached) return cached;
+    try {
+      return await this.#d.kube.getSecret(namespace, name);
+    } catch (err) {
+      throw new SyncError(Reason.KubernetesError, `reading Secret ${namespace}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
+    }
+  }
+
+  #isDue(key: string, els: ExternalLLMSecret, intervalMs: number, now: number): boolean {
+    const memory = this.#refreshed.get(key);
+    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const ready = getCondition(els.status, ConditionType.Ready)?.status === 'True';
+    if (!memory) {
+      // After a restart: a sync-once resource that is Ready at this generation stays as it is.
+      const settled = ready && els.status?.observedGeneration === els.metadata.generation && (forceToken === undefined || forceToken === els.status?.forceSyncToken);
+      return !(settled && intervalMs === 0);
+    }
+    if (memory.generation !== els.metadata.generation || memory.forceToken !== forceToken) return true;
+    if (memory.intervalMs === 0) return false;
+    return now >= memory.at + memory.intervalMs;
+  }
+
+  #remember(key: string, els: ExternalLLMSecret, intervalMs: number): void {
+    this.#refreshed.set(key, {
+      at: Date.now(),
+      generation: els.metadata.generation,
+      forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
+      intervalMs: intervalMs === 0 ? 0 : jitteredInterval(intervalMs),
+    });
+  }
+
+  #untilNextRefresh(key: string, now: number): number | undefined {
+    const memory = this.#refreshed.get(key);
+    if (!memory || memory.intervalMs === 0) return undefined;
+    return Math.max(0, memory.at + memory.intervalMs - now);
+  }
+
+  #hashLive(live: V1Secret, policy: string): string {
+    const data = decodeData(live.data);
+    if (policy !== 'Merge') return dataHash(this.#d.config.hashKey, data);
+    const merged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
+    return dataHash(this.#d.config.hashKey, Object.fromEntries(merged.filter((k) => k in data).map((k) => [k, data[k]!])));
+  }
+
+  async #readSource(els: ExternalLLMSecret, maxAgeMs: number): Promise<SourceSecret> {
+    const { namespace } = els.metadata;
+    const roleArn = els.spec.auth?.roleArn;
+    if (roleArn) {
+      const decision = decideRole(this.#d.config.roleRules, namespace, roleArn, els.spec.auth?.serviceAccountRef !== undefined);
+      if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
+    }
+    const identity = await this.#d.broker.resolve(els);
+    const { secretId, versionId, versionStage } = els.spec.source;
+    const region = els.spec.source.region ?? regionOfArn(secretId) ?? this.#d.config.defaultRegion;
+    const client: SecretsManagerClient = this.#d.clients.secretsManager(identity.key, region, identity.credentials);
+    return this.#d.sources.get(
+      { identityKey: identity.key, region, secretId, versionId, versionStage },
+      maxAgeMs,
+      () => getSecretValue(client, { secretId, versionId, versionStage }),
+    );
+  }
+
+  #desired(els: ExternalLLMSecret, targetName: string, data: Record<string, Buffer>): DesiredSecret {
+    const { namespace, name, uid } = els.metadata;
+    const target = els.spec.target ?? {};
+    const policy = target.creationPolicy ?? 'Owner';
+    const ownerReference: V1OwnerReference | undefined = policy === 'Owner' && target.deletionPolicy === 'Delete'
+      ? { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: false }
+      : undefined;
+    return {
+      namespace,
+      name: targetName,
+      type: target.type ?? 'Opaque',
+      owner: `${namespace}/${name}`,
+      policy,
+      labels: { ...target.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: { ...target.annotations, [OWNER_ANNOTATION]: `${namespace}/${name}` },
+      data,
+      ownerReference,
+      ownerUid: uid,
+    };
+  }
+
+  async #write(call: () => Promise<V1Secret>, targetName: string): Promise<V1Secret> {
+    try {
+      return await call();
+    } catch (err) {
+      // 409: someone changed or created the Secret since we looked; retry against the new state.
+      const retryable = isConflict(err) || (httpCode(err) ?? 500) >= 500 || httpCode(err) === 429 || httpCode(err) === undefined;
+      throw new SyncError(Reason.KubernetesError, `writing Secret ${targetName}: ${apiMessage(err)}`, { retryable, cause: err });
+    }
+  }
+
+  async #restartRollouts(els: ExternalLLMSecret, conditions: Condition[], now: Date): Promise<Condition[]> {
+    const { namespace } = els.metadata;
+    const problems: string[] = [];
+    for (const target of els.spec.rolloutRestartTargets ?? []) {
+      const what = `${target.kind} ${namespace}/${target.name}`;
+      try {
+        const workload = await this.#d.kube.readWorkload(target.kind, namespace, target.name);
+        if (workload.spec?.paused) { problems.push(`${what} is paused`); continue; }
+        await this.#d.kube.patchWorkloadTemplateAnnotation(target.kind, namespace, target.name, { [RESTARTED_AT_ANNOTATION]: now.toISOString() });
+        await this.#d.events.record(els, 'Normal', EventReason.RolloutRestarted, `Restarted ${what} after the secret changed`);
+      } catch (err) {
+        problems.push(isNotFound(err) ? `${what} not found` : `${what}: ${apiMessage(err)}`);
+      }
+    }
+    if (problems.length === 0) return removeCondition(conditions, ConditionType.RolloutRestart);
+    const message = `Could not restart: ${problems.join('; ')}`;
+    await this.#d.events.record(els, 'Warning', EventReason.RolloutRestartFailed, message);
+    return setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: 'RestartFailed', message, observedGeneration: els.metadata.generation }, now);
+  }
+
+  #expiry(els: ExternalLLMSecret, source: SourceSecret, conditions: Condition[], now: Date): { conditions: Condition[]; expiresAt?: string } {
+    const spec = els.spec.expiry;
+    let list = removeCondition(removeCondition(conditions, ConditionType.KeyExpiring), ConditionType.KeyExpired);
+    if (!spec) return { conditions: list };
+    const at = expiresAt(spec, source);
+    if (!at) return { conditions: list };
+    const windowMs = (spec.warningWindow ? parseDuration(spec.warningWindow) : undefined) ?? DEFAULT_WARNING_WINDOW_MS;
+    const state = expiryState(at, now, windowMs);
+    const gen = els.metadata.generation;
+    const previous = (type: string) => getCondition(els.status, type);
+    if (state === 'expiring') {
+      list = setCondition(list, { type: ConditionType.KeyExpiring, status: 'True', reason: 'KeyExpiring', message: `The key of ${els.spec.source.secretId} expires at ${at.toISOString()}`, observedGeneration: gen }, now);
+      if (previous(ConditionType.KeyExpiring)?.status !== 'True') void this.#d.events.record(els, 'Warning', EventReason.KeyExpiring, `The key of ${els.spec.source.secretId} expires at ${at.toISOString()}`);
+    } else if (state === 'expired') {
+      list = setCondition(list, { type: ConditionType.KeyExpired, status: 'True', reason: 'KeyExpired', message: `The key of ${els.spec.source.secretId} expired at ${at.toISOString()}`, observedGeneration: gen }, now);
+      if (previous(ConditionType.KeyExpired)?.status !== 'True') void this.#d.events.record(els, 'Warning', EventReason.KeyExpired, `The key of ${els.spec.source.secretId} expired at ${at.toISOString()}`);
+    }
+    return { conditions: list, expiresAt: at.toISOString() };
+  }
+
+  async #writeStatus(els: ExternalLLMSecret, next: ExternalLLMSecretStatus): Promise<void> {
+    const { namespace, name } = els.metadata;
+    try {
+      await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next));
+    } catch (err) {
+      if (isNotFound(err)) return; // deleted while we worked
+      throw new SyncError(Reason.KubernetesError, `writing status of ${namespace}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
+    }
+  }
+
+  async #announce(els: ExternalLLMSecret, action: string, changedKeys: string[], targetName: string, source: SourceSecret): Promise<void> {
+    const wasReady = getCondition(els.status, ConditionType.Ready);
+    const id = els.spec.source.secretId;
+    if (action === 'create') {
+      await this.#d.events.record(els, 'Normal', EventReason.Synced, `Created Secret ${targetName} from ${id} (version ${source.versionId})`);
+    } else if (action === 'update' && changedKeys.length > 0) {
+      await this.#d.events.record(els, 'Normal', EventReason.Updated, `Updated keys ${changedKeys.join(', ')} of Secret ${targetName} from ${id} (version ${source.versionId})`);
+    } else if (wasReady && wasReady.status !== 'True') {
+      await this.#d.events.record(els, 'Normal', EventReason.Synced, `Secret ${targetName} is in sync with ${id} again`);
+    }
+  }
+
+  async #fail(els: ExternalLLMSecret, failure: SyncError): Promise<void> {
+    const { namespace, name } = els.metadata;
+    const now = this.#now();
+    const previous = getCondition(els.status, ConditionType.Ready);
+    const next: ExternalLLMSecretStatus = {
+      ...els.status,
+      observedGeneration: els.metadata.generation,
+      conditions: setCondition(els.status?.conditions, {
+        type: ConditionType.Ready, status: 'False', reason: failure.reason, message: failure.message, observedGeneration: els.metadata.generation,
+      }, now),
+    };
+    this.#d.log.warn({ namespace, name, secretId: els.spec.source.secretId, reason: failure.reason, retryable: failure.retryable, err: failure.message }, 'sync failed');
+    if (sameStatus(els.status, next)) return;
+    try {
+      await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next));
+    } catch (err) {
+      this.#d.log.warn({ namespace, name, err: errorSummary(err) }, 'could not write failure status');
+    }
+    if (previous?.status !== 'False' || previous.reason !== failure.reason) {
+      const eventReason = failure.reason === Reason.SecretConflict ? EventReason.Conflict : EventReason.SyncFailed;
+      await this.#d.events.record(els, 'Warning', eventReason, `${failure.reason}: ${failure.message}`);
+    }
+  }
+
+  #observe(els: ExternalLLMSecret, result: string, reason: string, started: number): void {
+    const { namespace, name } = els.metadata;
+    const m = this.#d.metrics;
+    m.observeSync(namespace, name, result, (performance.now() - started) / 1000);
+    m.syncs.inc({ result, reason });
+    m.ready.set({ namespace, name }, result === 'error' ? 0 : 1);
+  }
+
+  #recordSuccess(els: ExternalLLMSecret, source: SourceSecret, now: Date): void {
+    const { namespace, name } = els.metadata;
+    this.#d.metrics.lastSuccess.set({ namespace, name }, now.getTime() / 1000);
+    if (source.createdDate) this.#d.metrics.versionAge.set({ namespace, name }, (now.getTime() - source.createdDate.getTime()) / 1000);
+  }
+}
+
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+function toSyncError(err: unknown): SyncError {
+  if (isSyncError(err)) return err;
+  // Unexpected: keep the type of error, not its text (it may quote a response body).
+  return new SyncError(Reason.KubernetesError, `unexpected ${errorSummary(err)}`, { retryable: true, cause: err });
+}

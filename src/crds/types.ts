@@ -1,0 +1,139 @@
+// TypeScript view of the ExternalLLMSecret API. The OpenAPI schema in ./schema.ts is the
+// source the apiserver enforces; these types mirror it for the controller.
+import type { API_VERSION, KIND } from './constants.js';
+
+export type ProviderPreset =
+  | 'openai'
+  | 'anthropic'
+  | 'cohere'
+  | 'azure-openai'
+  | 'bedrock-api-key'
+  | 'bedrock-iam'
+  | 'mistral'
+  | 'google-gemini'
+  | 'groq'
+  | 'xai';
+
+export interface SourceSpec {
+  secretId: string;
+  region?: string;
+  versionStage?: string;
+  versionId?: string;
+}
+
+export interface SecretKeySelector {
+  name: string;
+  key: string;
+}
+
+export interface AuthSpec {
+  serviceAccountRef?: { name: string; audience?: string };
+  roleArn?: string;
+  externalId?: { value?: string; secretKeyRef?: SecretKeySelector };
+  sessionName?: string;
+  sessionDuration?: string;
+}
+
+export interface DataMapping {
+  secretKey: string;
+  property?: string;
+  /** Write an object or array value as its JSON text instead of refusing it. */
+  asJson?: boolean;
+}
+
+export type RewriteStep =
+  | { prefix: string; regexp?: never; transform?: never }
+  | { regexp: { source: string; target: string }; prefix?: never; transform?: never }
+  | { transform: 'UpperSnakeCase'; prefix?: never; regexp?: never };
+
+export interface DataFromSpec {
+  rewrite?: RewriteStep[];
+  /** Write object and array values as JSON text instead of refusing them. */
+  asJson?: boolean;
+}
+
+export type CreationPolicy = 'Owner' | 'Orphan' | 'Merge';
+export type DeletionPolicy = 'Retain' | 'Delete';
+
+export interface TargetSpec {
+  name?: string;
+  type?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  creationPolicy?: CreationPolicy;
+  deletionPolicy?: DeletionPolicy;
+}
+
+export interface RolloutTarget {
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  name: string;
+}
+
+export interface ExpirySpec {
+  maxAge?: string;
+  property?: string;
+  tag?: string;
+  warningWindow?: string;
+}
+
+export interface ExternalLLMSecretSpec {
+  source: SourceSpec;
+  auth?: AuthSpec;
+  provider?: ProviderPreset;
+  data?: DataMapping[];
+  dataFrom?: DataFromSpec;
+  target?: TargetSpec;
+  refreshInterval?: string;
+  rolloutRestartTargets?: RolloutTarget[];
+  expiry?: ExpirySpec;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface KeyMapping {
+  secretKey: string;
+  /** The JSON property the value came from; absent for the whole SecretString. */
+  property?: string;
+}
+
+export interface ExternalLLMSecretStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  secretName?: string;
+  syncedVersionId?: string;
+  syncedVersionCreatedAt?: string;
+  syncedAt?: string;
+  nextRefreshAt?: string;
+  dataHash?: string;
+  keys?: KeyMapping[];
+  forceSyncToken?: string;
+  expiresAt?: string;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  deletionTimestamp?: Date;
+  finalizers?: string[];
+  creationTimestamp?: Date;
+}
+
+export interface ExternalLLMSecret {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: ExternalLLMSecretSpec;
+  status?: ExternalLLMSecretStatus;
+}

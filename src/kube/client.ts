@@ -1,0 +1,149 @@
+// Thin adapter over @kubernetes/client-node: the calls the operator makes, each counted by verb,
+// resource and HTTP code. Errors keep their HTTP code; their text is never logged whole, since
+// client-node puts the response body into the message.
+import {
+  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
+  type KubeConfig, type V1Secret, type CoreV1Event, type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
+import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+export const STRATEGIC_MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+/** HTTP status of a client-node error, if it has one. */
+export function httpCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** The apiserver's own Status message (names objects, never data), for conditions and logs. */
+export function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown } | undefined)?.body;
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try { parsed = JSON.parse(body); } catch { parsed = undefined; }
+  }
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  const code = httpCode(err);
+  if (typeof message === 'string') return message;
+  return code ? `HTTP ${code}` : ((err as { name?: string } | undefined)?.name ?? 'request failed');
+}
+
+export const isNotFound = (err: unknown): boolean => httpCode(err) === 404;
+export const isConflict = (err: unknown): boolean => httpCode(err) === 409;
+
+export class KubeClient {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly apps: AppsV1Api;
+  readonly coordination: CoordinationV1Api;
+  readonly #metrics: Metrics | undefined;
+
+  constructor(readonly kubeConfig: KubeConfig, metrics?: Metrics) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#metrics = metrics;
+  }
+
+  async #call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      this.#metrics?.kubeRequests.inc({ verb, resource, code: '2xx' });
+      return result;
+    } catch (err) {
+      this.#metrics?.kubeRequests.inc({ verb, resource, code: String(httpCode(err) ?? 'error') });
+      throw err;
+    }
+  }
+
+  async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.#call('get', 'secrets', () => this.core.readNamespacedSecret({ namespace, name }));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  createSecret(secret: V1Secret): Promise<V1Secret> {
+    return this.#call('create', 'secrets', () => this.core.createNamespacedSecret({ namespace: secret.metadata!.namespace!, body: secret, fieldManager: 'external-llm-secrets' }));
+  }
+
+  /** Full replace with the live resourceVersion: a concurrent change gives 409, and we retry. */
+  replaceSecret(secret: V1Secret): Promise<V1Secret> {
+    return this.#call('update', 'secrets', () => this.core.replaceNamespacedSecret({
+      namespace: secret.metadata!.namespace!, name: secret.metadata!.name!, body: secret, fieldManager: 'external-llm-secrets',
+    }));
+  }
+
+  listExternalLLMSecrets(namespace?: string): Promise<{ items: ExternalLLMSecret[]; metadata?: { resourceVersion?: string } }> {
+    const call = namespace
+      ? () => this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL })
+      : () => this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL });
+    return this.#call('list', PLURAL, call) as Promise<{ items: ExternalLLMSecret[] }>;
+  }
+
+  listSecrets(namespace: string | undefined, labelSelector: string) {
+    return this.#call('list', 'secrets', () => (namespace
+      ? this.core.listNamespacedSecret({ namespace, labelSelector })
+      : this.core.listSecretForAllNamespaces({ labelSelector })));
+  }
+
+  /** Merge-patches status; keys set to null are removed. */
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<unknown> {
+    return this.#call('patch', `${PLURAL}/status`, () => this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } }, MERGE_PATCH,
+    ));
+  }
+
+  getExternalLLMSecret(namespace: string, name: string): Promise<ExternalLLMSecret> {
+    return this.#call('get', PLURAL, () => this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as Promise<ExternalLLMSecret>;
+  }
+
+  createEvent(event: CoreV1Event): Promise<unknown> {
+    return this.#call('create', 'events', () => this.core.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event }));
+  }
+
+  getServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
+    return this.#call('get', 'serviceaccounts', () => this.core.readNamespacedServiceAccount({ namespace, name }));
+  }
+
+  async createServiceAccountToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+    const result = await this.#call('create', 'serviceaccounts/token', () => this.core.createNamespacedServiceAccountToken({
+      namespace, name, body: { spec: { audiences: [audience], expirationSeconds } },
+    }));
+    const expires = result.status?.expirationTimestamp;
+    if (!result.status?.token) throw new Error('TokenRequest returned no token');
+    return { token: result.status.token, expiresAt: expires ? new Date(expires) : new Date(Date.now() + expirationSeconds * 1000) };
+  }
+
+  /** Patches a workload's pod template annotation, which makes Kubernetes roll its pods. */
+  patchWorkloadTemplateAnnotation(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string, annotations: Record<string, string>): Promise<unknown> {
+    const body = { spec: { template: { metadata: { annotations } } } };
+    const resource = `${kind.toLowerCase()}s`;
+    return this.#call('patch', resource, () => {
+      switch (kind) {
+        case 'Deployment': return this.apps.patchNamespacedDeployment({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
+        case 'StatefulSet': return this.apps.patchNamespacedStatefulSet({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
+        case 'DaemonSet': return this.apps.patchNamespacedDaemonSet({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
+      }
+    });
+  }
+
+  readWorkload(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string): Promise<{ spec?: { paused?: boolean } }> {
+    const resource = `${kind.toLowerCase()}s`;
+    return this.#call('get', resource, () => {
+      switch (kind) {
+        case 'Deployment': return this.apps.readNamespacedDeployment({ namespace, name });
+        case 'StatefulSet': return this.apps.readNamespacedStatefulSet({ namespace, name });
+        case 'DaemonSet': return this.apps.readNamespacedDaemonSet({ namespace, name });
+      }
+    }) as Promise<{ spec?: { paused?: boolean } }>;
+  }
+}
+
+export type { ExternalLLMSecretStatus };

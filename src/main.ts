@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The process: flags → config → operator; clean shutdown on SIGTERM and SIGINT.
+import { ConfigError, parseConfig, USAGE, wantsHelp } from './config.js';
+import { createLogger } from './observability/logger.js';
+import { CrdMissingError, startOperator, type RunningOperator } from './operator.js';
+import { VERSION } from './version.js';
+
+async function main(argv: string[]): Promise<number> {
+  const asked = wantsHelp(argv);
+  if (asked === 'help') { process.stdout.write(USAGE); return 0; }
+  if (asked === 'version') { process.stdout.write(`external-llm-secrets ${VERSION}\n`); return 0; }
+  let config;
+  try {
+    config = parseConfig(argv, process.env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const log = createLogger(config.logLevel);
+  log.info({ version: VERSION, node: process.version }, 'starting external-llm-secrets');
+  let operator: RunningOperator | undefined;
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    void (operator?.stop() ?? Promise.resolve()).then(() => { log.info('stopped'); process.exit(0); });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? reason.name : String(reason) }, 'unhandled rejection');
+  });
+  try {
+    operator = await startOperator(config, { log });
+    if (shuttingDown) await operator.stop();
+    return -1;
+  } catch (err) {
+    if (err instanceof CrdMissingError || err instanceof ConfigError) log.fatal(err.message);
+    else log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'start-up failed');
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code >= 0) process.exit(code);

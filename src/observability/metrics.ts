@@ -1,0 +1,60 @@
+// Prometheus metrics. Names follow Prometheus conventions (base units, _total on counters) and
+// label sets stay bounded: per-resource series only where the issue asks for them, and those are
+// removed when the resource goes away.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'externalllmsecret_';
+const SYNC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly perResourceNames: boolean;
+  readonly syncDuration: Histogram<string>;
+  readonly syncs: Counter<'result' | 'reason'>;
+  readonly ready: Gauge<'namespace' | 'name'>;
+  readonly lastSuccess: Gauge<'namespace' | 'name'>;
+  readonly versionAge: Gauge<'namespace' | 'name'>;
+  readonly awsCalls: Counter<'service' | 'operation' | 'outcome'>;
+  readonly kubeRequests: Counter<'verb' | 'resource' | 'code'>;
+  readonly queueDepth: Gauge;
+  readonly queueAdds: Counter;
+  readonly queueRetries: Counter;
+  readonly queueLongestRunning: Gauge;
+  readonly credentialCache: Counter<'result'>;
+  readonly sourceCache: Counter<'result'>;
+
+  constructor(opts: { perResourceNames?: boolean; processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.perResourceNames = opts.perResourceNames ?? false;
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.syncDuration = new Histogram({
+      name: `${METRIC_PREFIX}sync_duration_seconds`,
+      help: 'Time from dequeue to written status for one reconcile.',
+      labelNames: this.perResourceNames ? ['namespace', 'name', 'result'] : ['namespace', 'result'],
+      buckets: SYNC_BUCKETS,
+      registers,
+    });
+    this.syncs = new Counter({ name: `${METRIC_PREFIX}syncs_total`, help: 'Reconciles by result and reason.', labelNames: ['result', 'reason'], registers });
+    this.ready = new Gauge({ name: `${METRIC_PREFIX}ready`, help: '1 when the resource is Ready, 0 otherwise.', labelNames: ['namespace', 'name'], registers });
+    this.lastSuccess = new Gauge({ name: `${METRIC_PREFIX}last_success_timestamp_seconds`, help: 'Unix time of the last successful sync.', labelNames: ['namespace', 'name'], registers });
+    this.versionAge = new Gauge({ name: `${METRIC_PREFIX}source_version_age_seconds`, help: 'Seconds since the synced AWS secret version was created.', labelNames: ['namespace', 'name'], registers });
+    this.awsCalls = new Counter({ name: `${METRIC_PREFIX}aws_api_calls_total`, help: 'AWS API calls (every HTTP attempt, retries included).', labelNames: ['service', 'operation', 'outcome'], registers });
+    this.kubeRequests = new Counter({ name: `${METRIC_PREFIX}kube_api_requests_total`, help: 'Kubernetes API requests made by the reconciler.', labelNames: ['verb', 'resource', 'code'], registers });
+    this.queueDepth = new Gauge({ name: `${METRIC_PREFIX}workqueue_depth`, help: 'Keys waiting in the work queue.', registers });
+    this.queueAdds = new Counter({ name: `${METRIC_PREFIX}workqueue_adds_total`, help: 'Keys added to the work queue.', registers });
+    this.queueRetries = new Counter({ name: `${METRIC_PREFIX}workqueue_retries_total`, help: 'Keys re-added after a failure.', registers });
+    this.queueLongestRunning = new Gauge({ name: `${METRIC_PREFIX}workqueue_longest_running_processor_seconds`, help: 'How long the longest-running reconcile has been running.', registers });
+    this.credentialCache = new Counter({ name: `${METRIC_PREFIX}credential_cache_requests_total`, help: 'Credential cache look-ups by result (hit, miss).', labelNames: ['result'], registers });
+    this.sourceCache = new Counter({ name: `${METRIC_PREFIX}source_cache_requests_total`, help: 'Secret value cache look-ups by result (hit, miss, shared).', labelNames: ['result'], registers });
+  }
+
+  observeSync(namespace: string, name: string, result: string, seconds: number): void {
+    const labels = this.perResourceNames ? { namespace, name, result } : { namespace, result };
+    this.syncDuration.observe(labels, seconds);
+  }
+
+  /** Removes the per-resource series of a deleted resource. */
+  forgetResource(namespace: string, name: string): void {
+    for (const g of [this.ready, this.lastSuccess, this.versionAge]) g.remove({ namespace, name });
+  }
+}

@@ -1,0 +1,159 @@
+// The composition root: builds every part from a Config and runs them. main.ts (the process) and
+// the integration tests (in-process operators) both start the operator through here.
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { AwsClientFactory, type Credentials } from './aws/clients.js';
+import { CredentialBroker } from './aws/credentials.js';
+import { awsErrorCode } from './aws/errors.js';
+import { SourceCache } from './aws/source-cache.js';
+import type { Config } from './config.js';
+import { Controller } from './controller/controller.js';
+import { errorSummary } from './controller/informer.js';
+import { LeaderElector } from './controller/leader.js';
+import { ExternalLLMSecretReconciler } from './controller/reconciler.js';
+import { CRD_NAME } from './crds/constants.js';
+import { httpCode, KubeClient } from './kube/client.js';
+import { EventRecorder } from './kube/events.js';
+import { createLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { EventLoopWatch, healthHandler, listen, metricsHandler } from './observability/server.js';
+import { DEFAULT_LIMITS } from './sync/render.js';
+
+export interface OperatorOverrides {
+  kubeConfig?: KubeConfig;
+  log?: Logger;
+  /** Operator credentials instead of the SDK default chain (tests). */
+  awsCredentials?: Credentials;
+  metrics?: Metrics;
+  /** Called when leadership is lost; the process exits so a fresh one rejoins as a standby. */
+  onLostLeadership?: () => void;
+}
+
+export interface RunningOperator {
+  controller: Controller;
+  metrics: Metrics;
+  log: Logger;
+  isLeader(): boolean;
+  /** Releases the lease, drains the queue and stops every watch and server. */
+  stop(): Promise<void>;
+}
+
+export class CrdMissingError extends Error {}
+
+export async function startOperator(config: Config, overrides: OperatorOverrides = {}): Promise<RunningOperator> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const metrics = overrides.metrics ?? new Metrics({ perResourceNames: config.perResourceMetrics });
+  const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const kube = new KubeClient(kubeConfig, metrics);
+
+  await checkCrdInstalled(kube, config.namespaces[0]);
+
+  const clients = new AwsClientFactory({
+    secretsManagerEndpoint: config.secretsManagerEndpoint,
+    stsEndpoint: config.stsEndpoint,
+    maxAttempts: config.awsMaxAttempts,
+  }, metrics);
+  if (config.checkAwsIdentity) await logAwsIdentity(clients, config, overrides.awsCredentials, log);
+
+  const broker = new CredentialBroker({
+    clients, kube, stsRegion: config.stsRegion, sessionTags: config.sessionTags, operatorCredentials: overrides.awsCredentials, metrics,
+  });
+  const sources = new SourceCache(config.sourceCacheTtlMs, metrics);
+  if (!config.hashKey) log.warn('no --hash-key-file or ELS_HASH_KEY: status.dataHash uses a random key, so every resource is re-checked against AWS after a restart');
+  const hashKey = config.hashKey ?? randomBytes(32);
+
+  const controller = new Controller({
+    kubeConfig, kube, namespaces: config.namespaces, selector: config.selector, concurrency: config.concurrent,
+    relistMs: config.relistMs, metrics, log,
+  });
+  const events = new EventRecorder(kube, config.identity, log);
+  controller.setReconciler(new ExternalLLMSecretReconciler({
+    getResource: (ns, n) => controller.getResource(ns, n),
+    getCachedSecret: (ns, n) => controller.getSecret(ns, n),
+    kube, events, broker, clients, sources, metrics, log,
+    config: {
+      defaultRegion: config.defaultRegion,
+      roleRules: config.roleRules,
+      hashKey,
+      limits: { ...DEFAULT_LIMITS, maxValueBytes: config.maxValueBytes },
+      refreshShareWindowMs: config.refreshShareWindowMs,
+      driftMaxAgeMs: config.sourceCacheTtlMs,
+    },
+  }));
+
+  let leader: LeaderElector | undefined;
+  const servers: Server[] = [];
+  const loop = new EventLoopWatch();
+  const isLeader = () => !config.leaderElect || (leader?.isLeader ?? false);
+  const probes = {
+    ready: () => {
+      if (!controller.synced) return { ok: false, detail: 'caches not synced' };
+      if (isLeader() && !controller.healthy) return { ok: false, detail: 'a watch is down and restarting' };
+      return { ok: true, detail: isLeader() ? 'ok (leader)' : 'ok (standby)' };
+    },
+  };
+  if (config.metricsPort > 0) servers.push(await listen(config.metricsPort, metricsHandler(metrics.registry)));
+  if (config.healthPort > 0) servers.push(await listen(config.healthPort, healthHandler(probes, loop)));
+
+  await controller.startInformers();
+  log.info({ namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', selector: config.selector }, 'caches synced');
+
+  if (config.leaderElect) {
+    leader = new LeaderElector({
+      kube, namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
+      leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs, log,
+      onStartedLeading: () => controller.startWorkers(),
+      onStoppedLeading: () => { void controller.queue.stop(); (overrides.onLostLeadership ?? (() => process.exit(1)))(); },
+    });
+    leader.start();
+  } else {
+    controller.startWorkers();
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    controller, metrics, log, isLeader,
+    stop: () => {
+      stopping ??= (async () => {
+        await leader?.release();
+        await controller.stop();
+        sources.stop();
+        clients.destroy();
+        loop.stop();
+        await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
+      })();
+      return stopping;
+    },
+  };
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path); else kc.loadFromDefault();
+  return kc;
+}
+
+async function checkCrdInstalled(kube: KubeClient, namespace: string | undefined): Promise<void> {
+  try {
+    if (namespace) await kube.custom.listNamespacedCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', namespace, plural: 'externalllmsecrets', limit: 1 });
+    else await kube.custom.listClusterCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', plural: 'externalllmsecrets', limit: 1 });
+  } catch (err) {
+    if (httpCode(err) === 404) {
+      throw new CrdMissingError(`the CustomResourceDefinition ${CRD_NAME} is not installed: run "kubectl apply -f deploy/crds/" (or install the Helm chart with crds.install=true)`);
+    }
+    throw new Error(`cannot list ExternalLLMSecrets: ${errorSummary(err)}`, { cause: err });
+  }
+}
+
+async function logAwsIdentity(clients: AwsClientFactory, config: Config, credentials: Credentials | undefined, log: Logger): Promise<void> {
+  try {
+    const sts = clients.sts('operator', config.stsRegion, credentials);
+    const out = await sts.send(new GetCallerIdentityCommand({}));
+    log.info({ arn: out.Arn, account: out.Account }, 'operator AWS identity');
+  } catch (err) {
+    log.warn({ code: awsErrorCode(err) }, 'the operator has no working AWS identity of its own; only resources with spec.auth.serviceAccountRef can sync');
+  }
+}

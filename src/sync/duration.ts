@@ -1,0 +1,26 @@
+// Durations as written in the CRD: "0", "90s", "1h30m", "30d", "250ms".
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const PART = /([0-9]+)(ms|s|m|h|d)/g;
+const WHOLE = /^(0|([0-9]+(ms|s|m|h|d))+)$/;
+
+/** Milliseconds of a duration string, or undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  if (!WHOLE.test(text)) return undefined;
+  if (text === '0') return 0;
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(PART)) {
+    total += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+  }
+  return total;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) { parts.push(`${n}${unit}`); rest -= n * size; }
+  }
+  return parts.join('');
+}
