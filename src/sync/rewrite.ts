@@ -4,7 +4,7 @@ import type { RewriteStep } from '../crds/types.js';
 /** api-key, apiKey, api.key, "api key" → API_KEY. */
 export function toUpperSnakeCase(key: string): string {
   return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
     .replace(/[^A-Za-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '')

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, jitteredInterval } from './backoff.js';
+import { WorkQueue } from './queue.js';
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+describe('WorkQueue', () => {
+  it('deduplicates keys waiting in the queue', async () => {
+    const q = new WorkQueue(1);
+    const seen: string[] = [];
+    q.add('a'); q.add('a'); q.add('b'); q.add('a');
+    q.start(async (k) => { seen.push(k); });
+    await q.idle();
+    expect(seen).toEqual(['a', 'b']);
+  });
+
+  it('never runs one key twice at once, and reruns a key added while it ran', async () => {
+    const q = new WorkQueue(4);
+    let running = 0; let maxRunning = 0; let runs = 0;
+    q.start(async () => {
+      running++; runs++; maxRunning = Math.max(maxRunning, running);
+      await tick(20);
+      running--;
+    });
+    q.add('k');
+    await tick(5);
+    q.add('k'); q.add('k');
+    await tick(80);
+    await q.idle();
+    expect(maxRunning).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it('caps concurrency', async () => {
+    const q = new WorkQueue(2);
+    let running = 0; let max = 0;
+    q.start(async () => { running++; max = Math.max(max, running); await tick(10); running--; });
+    for (let i = 0; i < 10; i++) q.add(`k${i}`);
+    await q.idle();
+    expect(max).toBe(2);
+  });
+
+  it('retries failures with growing backoff and resets on success', async () => {
+    const q = new WorkQueue(1);
+    let calls = 0;
+    q.start(async () => { calls++; if (calls < 3) throw new Error('boom'); });
+    q.add('k');
+    await tick(20);
+    expect(q.failures('k')).toBe(1);
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(calls).toBe(3);
+    expect(q.failures('k')).toBe(0);
+    await q.stop();
+  });
+
+  it('requeueAfter schedules the key again', async () => {
+    const q = new WorkQueue(1);
+    let calls = 0;
+    q.start(async () => { calls++; return calls === 1 ? { requeueAfterMs: 30 } : {}; });
+    q.add('k');
+    await tick(100);
+    expect(calls).toBe(2);
+    await q.stop();
+  });
+});
+
+describe('backoff and jitter', () => {
+  it('grows exponentially between half and all of the ceiling, capped', () => {
+    expect(backoffDelay(0, () => 0)).toBe(500);
+    expect(backoffDelay(0, () => 1)).toBe(1000);
+    expect(backoffDelay(3, () => 0)).toBe(4000);
+    expect(backoffDelay(30, () => 1)).toBe(300_000);
+  });
+  it('keeps refreshes within ±10% of the interval', () => {
+    expect(jitteredInterval(60_000, () => 0)).toBe(54_000);
+    expect(jitteredInterval(60_000, () => 1)).toBe(66_000);
+  });
+});
