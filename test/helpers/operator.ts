@@ -1,0 +1,63 @@
+// Runs the real operator in-process against the test environment: the same composition root
+// as the binary (startOperator), pointed at the test apiserver and moto, scoped to the test's
+// namespaces. Logs go at debug level to a JSONL file under the run's logs dir, which the leak
+// scan reads at the end of the suite.
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startOperator, type RunningOperator } from '../../src/operator.js';
+import { adminKubeConfig, getTestEnv, TEST_CREDENTIALS, type AwsCredentials } from '../env/index.js';
+
+export const TEST_HASH_KEY = 'test-hash-key-not-secret';
+
+export interface TestOperator extends RunningOperator {
+  /** Every log line this operator wrote, parsed. */
+  lines: Array<Record<string, unknown>>;
+}
+
+export function operatorLogDir(): string {
+  const dir = join(getTestEnv().logsDir, 'operator');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export async function startTestOperator(opts: {
+  namespaces: string[];
+  args?: string[];
+  awsEndpoint?: string;
+  awsCredentials?: AwsCredentials;
+  kubeConfig?: ReturnType<typeof adminKubeConfig>;
+}): Promise<TestOperator> {
+  const env = getTestEnv();
+  const config = parseConfig([
+    '--namespaces', opts.namespaces.join(','),
+    '--aws-endpoint', opts.awsEndpoint ?? env.motoEndpoint,
+    '--sts-endpoint', opts.awsEndpoint ?? env.motoEndpoint,
+    '--metrics-port', '0', '--health-port', '0',
+    '--log-level', 'debug',
+    '--aws-max-attempts', '1',
+    ...(opts.args ?? []),
+  ], { ELS_HASH_KEY: TEST_HASH_KEY });
+  const lines: Array<Record<string, unknown>> = [];
+  const file = createWriteStream(join(operatorLogDir(), `${opts.namespaces.join('_') || 'all'}-${process.pid}-${Date.now()}.jsonl`));
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      file.write(chunk);
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const log = createLogger('debug', sink);
+  const op = await startOperator(config, {
+    kubeConfig: opts.kubeConfig ?? adminKubeConfig(),
+    log,
+    awsCredentials: opts.awsCredentials ?? TEST_CREDENTIALS,
+    onLostLeadership: () => undefined,
+  });
+  return Object.assign(op, {
+    lines,
+    stop: async () => { await op.stop(); file.end(); },
+  });
+}
