@@ -52,6 +52,10 @@ export interface Config {
   refreshShareWindowMs: number;
   identity: string;
   checkAwsIdentity: boolean;
+  /** ListSecrets-based change detection. */
+  changeDetection: boolean;
+  /** BatchGetSecretValue for reads due together. */
+  batchGet: boolean;
 }
 
 export const USAGE = `external-llm-secrets: syncs AWS Secrets Manager secrets into Kubernetes Secrets.
@@ -85,6 +89,8 @@ Usage: external-llm-secrets [flags]
   --relist-interval D            full relist of watched objects (default ${DEFAULTS.relistInterval})
   --source-cache-ttl D           longest a secret value stays in memory (default ${DEFAULTS.sourceCacheTtl})
   --no-aws-identity-check        skip sts:GetCallerIdentity at start-up
+  --no-change-detection          read every due secret instead of asking ListSecrets which changed
+  --no-batch-get                 read secrets one by one instead of BatchGetSecretValue
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -123,6 +129,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'relist-interval': { type: 'string' },
       'source-cache-ttl': { type: 'string' },
       'no-aws-identity-check': { type: 'boolean' },
+      'no-change-detection': { type: 'boolean' },
+      'no-batch-get': { type: 'boolean' },
       version: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -189,6 +197,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     refreshShareWindowMs: parseDuration(DEFAULTS.refreshShareWindow)!,
     identity: `${hostname}_${process.pid}`,
     checkAwsIdentity: !(values['no-aws-identity-check'] ?? false),
+    changeDetection: !(values['no-change-detection'] ?? false),
+    batchGet: !(values['no-batch-get'] ?? false),
   };
 }
 

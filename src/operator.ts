@@ -9,6 +9,8 @@ import { AwsClientFactory, type Credentials } from './aws/clients.js';
 import { CredentialBroker } from './aws/credentials.js';
 import { awsErrorCode } from './aws/errors.js';
 import { SourceCache } from './aws/source-cache.js';
+import { BatchFetcher } from './aws/batch-fetcher.js';
+import { VersionIndex } from './aws/version-index.js';
 import type { Config } from './config.js';
 import { Controller } from './controller/controller.js';
 import { errorSummary } from './controller/informer.js';
@@ -74,6 +76,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
     kube, events, broker, clients, sources, metrics, log,
+    fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
+    versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
     config: {
       defaultRegion: config.defaultRegion,
       roleRules: config.roleRules,

@@ -12,7 +12,9 @@ import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus } from '../c
 import type { CredentialBroker } from '../aws/credentials.js';
 import type { AwsClientFactory } from '../aws/clients.js';
 import type { SourceCache } from '../aws/source-cache.js';
-import { getSecretValue, regionOfArn } from '../aws/secrets-manager.js';
+import { regionOfArn } from '../aws/secrets-manager.js';
+import type { BatchFetcher } from '../aws/batch-fetcher.js';
+import type { VersionIndex } from '../aws/version-index.js';
 import { apiMessage, httpCode, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -52,10 +54,21 @@ export interface ReconcilerDeps {
   broker: Pick<CredentialBroker, 'resolve'>;
   clients: AwsClientFactory;
   sources: SourceCache;
+  fetcher: BatchFetcher;
+  /** Change detection; undefined when switched off. */
+  versions?: VersionIndex;
   metrics: Metrics;
   log: Logger;
   config: ReconcilerConfig;
   now?: () => Date;
+}
+
+interface Access {
+  identityKey: string;
+  region: string;
+  client: SecretsManagerClient;
+  /** identity|region: reads and listings are shared within it. */
+  groupKey: string;
 }
 
 interface RefreshMemory {
@@ -122,7 +135,18 @@ export class ExternalLLMSecretReconciler {
       return { outcome: 'skipped', requeueAfterMs: this.#untilNextRefresh(key, now.getTime()) };
     }
 
-    const source = await this.#readSource(els, due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs);
+    const access = await this.#access(els);
+    if (!drifted && await this.#stillCurrent(els, access)) {
+      // A refresh with nothing new: no value read, no write.
+      this.#remember(key, els, intervalMs);
+      return { outcome: 'unchanged', requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
+    }
+    // force-sync means a fresh read; a due refresh may share a read made a moment ago by
+    // another resource; a drift repair may reuse any value still cached.
+    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const forced = forceToken !== undefined && forceToken !== els.status?.forceSyncToken;
+    const maxAgeMs = forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs;
+    const source = await this.#readSource(els, access, maxAgeMs);
     const rendered = renderSecretData(els.spec, source, this.#d.config.limits);
     const desired = this.#desired(els, targetName, rendered.data);
     const plan = planSecret(desired, live);
@@ -232,7 +256,8 @@ export class ExternalLLMSecretReconciler {
     return dataHash(this.#d.config.hashKey, Object.fromEntries(merged.filter((k) => k in data).map((k) => [k, data[k]!])));
   }
 
-  async #readSource(els: ExternalLLMSecret, maxAgeMs: number): Promise<SourceSecret> {
+  /** Policy first (a refused role costs no AWS call), then the identity and its client. */
+  async #access(els: ExternalLLMSecret): Promise<Access> {
     const { namespace } = els.metadata;
     const roleArn = els.spec.auth?.roleArn;
     if (roleArn) {
@@ -240,13 +265,39 @@ export class ExternalLLMSecretReconciler {
       if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
     }
     const identity = await this.#d.broker.resolve(els);
+    const region = els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.config.defaultRegion;
+    const client = this.#d.clients.secretsManager(identity.key, region, identity.credentials);
+    return { identityKey: identity.key, region, client, groupKey: `${identity.key}|${region}` };
+  }
+
+  /**
+   * True when the version synced last is still the one the spec asks for, so the Secret (whose
+   * hash matched) already holds the right data: a pinned versionId, or change detection saying
+   * the stage still points at it.
+   */
+  async #stillCurrent(els: ExternalLLMSecret, access: Access): Promise<boolean> {
+    const status = els.status;
+    const synced = status?.syncedVersionId;
+    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const settled = synced !== undefined
+      && getCondition(status, ConditionType.Ready)?.status === 'True'
+      && status?.observedGeneration === els.metadata.generation
+      && (forceToken === undefined || forceToken === status?.forceSyncToken)
+      && els.spec.expiry === undefined;
+    if (!settled) return false;
     const { secretId, versionId, versionStage } = els.spec.source;
-    const region = els.spec.source.region ?? regionOfArn(secretId) ?? this.#d.config.defaultRegion;
-    const client: SecretsManagerClient = this.#d.clients.secretsManager(identity.key, region, identity.credentials);
+    if (versionId !== undefined) return versionId === synced;
+    if (!this.#d.versions) return false;
+    const found = await this.#d.versions.lookup(access.groupKey, access.client, secretId, versionStage ?? 'AWSCURRENT');
+    return found.known && found.versionId === synced;
+  }
+
+  async #readSource(els: ExternalLLMSecret, access: Access, maxAgeMs: number): Promise<SourceSecret> {
+    const { secretId, versionId, versionStage } = els.spec.source;
     return this.#d.sources.get(
-      { identityKey: identity.key, region, secretId, versionId, versionStage },
+      { identityKey: access.identityKey, region: access.region, secretId, versionId, versionStage },
       maxAgeMs,
-      () => getSecretValue(client, { secretId, versionId, versionStage }),
+      () => this.#d.fetcher.get(access.groupKey, access.client, { secretId, versionId, versionStage }),
     );
   }
 

@@ -56,8 +56,9 @@ export async function startTestOperator(opts: {
     awsCredentials: opts.awsCredentials ?? TEST_CREDENTIALS,
     onLostLeadership: () => undefined,
   });
+  const stopOperator = op.stop;
   return Object.assign(op, {
     lines,
-    stop: async () => { await op.stop(); file.end(); },
+    stop: async () => { await stopOperator(); file.end(); },
   });
 }
