@@ -1,6 +1,6 @@
 // Reads one secret version from AWS Secrets Manager and turns the SDK's answer (or error) into
 // the operator's own types.
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SourceSecret } from '../sync/source.js';
 import { mapSecretsManagerError } from './errors.js';
 
@@ -35,4 +35,14 @@ export async function getSecretValue(client: SecretsManagerClient, ref: SecretVe
 export function regionOfArn(secretId: string): string | undefined {
   const m = /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId);
   return m?.[1];
+}
+
+/** The secret's tags (for spec.expiry.tag). */
+export async function describeTags(client: SecretsManagerClient, secretId: string): Promise<Record<string, string>> {
+  try {
+    const out = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+    return Object.fromEntries((out.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+  } catch (err) {
+    throw mapSecretsManagerError(err, secretId, 'DescribeSecret');
+  }
 }

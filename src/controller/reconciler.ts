@@ -12,7 +12,7 @@ import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus } from '../c
 import type { CredentialBroker } from '../aws/credentials.js';
 import type { AwsClientFactory } from '../aws/clients.js';
 import type { SourceCache } from '../aws/source-cache.js';
-import { regionOfArn } from '../aws/secrets-manager.js';
+import { describeTags, regionOfArn } from '../aws/secrets-manager.js';
 import type { BatchFetcher } from '../aws/batch-fetcher.js';
 import type { VersionIndex } from '../aws/version-index.js';
 import { apiMessage, httpCode, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
@@ -139,6 +139,8 @@ export class ExternalLLMSecretReconciler {
     if (!drifted && await this.#stillCurrent(els, access)) {
       // A refresh with nothing new: no value read, no write.
       this.#remember(key, els, intervalMs);
+      const created = els.status?.syncedVersionCreatedAt;
+      this.#recordSuccess(els, created ? new Date(created) : undefined, now);
       return { outcome: 'unchanged', requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
     }
     // force-sync means a fresh read; a due refresh may share a read made a moment ago by
@@ -175,7 +177,8 @@ export class ExternalLLMSecretReconciler {
       observedGeneration: els.metadata.generation,
     }, now);
     if (rotated && els.spec.rolloutRestartTargets?.length) conditions = await this.#restartRollouts(els, conditions, now);
-    const expiry = this.#expiry(els, source, conditions, now);
+    const tags = els.spec.expiry?.tag !== undefined ? await describeTags(access.client, els.spec.source.secretId) : undefined;
+    const expiry = this.#expiry(els, { ...source, tags }, conditions, now);
 
     const next: ExternalLLMSecretStatus = {
       observedGeneration: els.metadata.generation,
@@ -196,7 +199,7 @@ export class ExternalLLMSecretReconciler {
     }
     await this.#announce(els, plan.action, changedKeys, targetName, source);
     this.#remember(key, els, intervalMs);
-    this.#recordSuccess(els, source, now);
+    this.#recordSuccess(els, source.createdDate, now);
     this.#d.log.info({
       namespace, name, secretId: els.spec.source.secretId, versionId: source.versionId, action: plan.action,
       changedKeys, reason: Reason.Synced,
@@ -352,7 +355,7 @@ export class ExternalLLMSecretReconciler {
     return setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: 'RestartFailed', message, observedGeneration: els.metadata.generation }, now);
   }
 
-  #expiry(els: ExternalLLMSecret, source: SourceSecret, conditions: Condition[], now: Date): { conditions: Condition[]; expiresAt?: string } {
+  #expiry(els: ExternalLLMSecret, source: SourceSecret & { tags?: Record<string, string> }, conditions: Condition[], now: Date): { conditions: Condition[]; expiresAt?: string } {
     const spec = els.spec.expiry;
     let list = removeCondition(removeCondition(conditions, ConditionType.KeyExpiring), ConditionType.KeyExpired);
     if (!spec) return { conditions: list };
@@ -426,10 +429,10 @@ export class ExternalLLMSecretReconciler {
     m.ready.set({ namespace, name }, result === 'error' ? 0 : 1);
   }
 
-  #recordSuccess(els: ExternalLLMSecret, source: SourceSecret, now: Date): void {
+  #recordSuccess(els: ExternalLLMSecret, versionCreated: Date | undefined, now: Date): void {
     const { namespace, name } = els.metadata;
     this.#d.metrics.lastSuccess.set({ namespace, name }, now.getTime() / 1000);
-    if (source.createdDate) this.#d.metrics.versionAge.set({ namespace, name }, (now.getTime() - source.createdDate.getTime()) / 1000);
+    if (versionCreated) this.#d.metrics.versionAge.set({ namespace, name }, (now.getTime() - versionCreated.getTime()) / 1000);
   }
 }
 
