@@ -1,0 +1,23 @@
+// The README's "run the operator" command, run the way a newcomer would, non-interactively.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from './env/index.js';
+
+describe('npm run demo', () => {
+  it('starts everything, syncs, rotates, masks values and cleans up', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--non-interactive'], {
+      cwd: repoRoot, timeout: 240_000, env: { ...process.env, ELS_TEST_ENV: '' },
+    });
+    expect(stdout).toMatch(/openai\s+True\s+Synced\s+openai/);
+    expect(stdout).toMatch(/anthropic\s+True\s+Synced\s+anthropic/);
+    expect(stdout).toContain('OPENAI_API_KEY=sk-******** (19 chars)');
+    expect(stdout).toContain('OPENAI_API_KEY=sk-******** (27 chars)');
+    expect(stdout).toMatch(/llmsecrets\.dev\/restartedAt: \(none\) -> \d{4}-/);
+    expect(stdout).toContain('externalllmsecret_aws_api_calls_total');
+    expect(stdout).toContain('--kubeconfig');
+    expect(stdout).toContain('cleaning up');
+    // The seeded values never appear whole.
+    for (const value of ['sk-demo-openai-0001', 'sk-demo-openai-0002-rotated', 'sk-ant-demo-0001']) expect(stdout).not.toContain(value);
+  }, 300_000);
+});
