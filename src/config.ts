@@ -30,6 +30,8 @@ export interface Config {
   concurrent: number;
   defaultRegion: string;
   secretsManagerEndpoint?: string;
+  /** Per-region Secrets Manager endpoints (VPC endpoints), over secretsManagerEndpoint. */
+  secretsManagerEndpoints: Record<string, string>;
   stsEndpoint?: string;
   stsRegion: string;
   awsMaxAttempts: number;
@@ -68,6 +70,7 @@ Usage: external-llm-secrets [flags]
   --concurrent N                 reconciles at once (default ${DEFAULTS.concurrent})
   --default-region REGION        region when a resource names none (default: $AWS_REGION or ${DEFAULTS.defaultRegion})
   --aws-endpoint URL             Secrets Manager endpoint (VPC endpoint; an emulator in tests)
+  --aws-endpoints R=URL,...      Secrets Manager endpoint per region (VPC endpoints), over --aws-endpoint
   --sts-endpoint URL             STS endpoint (default: the regional endpoint)
   --sts-region REGION            region for STS calls (default: the default region)
   --aws-max-attempts N           SDK attempts per AWS call, retries included (default ${DEFAULTS.awsMaxAttempts})
@@ -109,6 +112,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'default-region': { type: 'string' },
       'aws-endpoint': { type: 'string' },
       'sts-endpoint': { type: 'string' },
+      'aws-endpoints': { type: 'string' },
       'sts-region': { type: 'string' },
       'aws-max-attempts': { type: 'string' },
       'log-level': { type: 'string' },
@@ -175,6 +179,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     concurrent: int('concurrent', values.concurrent, DEFAULTS.concurrent, 1),
     defaultRegion,
     secretsManagerEndpoint: values['aws-endpoint'] ?? env.ELS_AWS_ENDPOINT,
+    secretsManagerEndpoints: parseRegionMap(values['aws-endpoints']),
     stsEndpoint: values['sts-endpoint'] ?? env.ELS_STS_ENDPOINT,
     stsRegion: values['sts-region'] ?? defaultRegion,
     awsMaxAttempts: int('aws-max-attempts', values['aws-max-attempts'], DEFAULTS.awsMaxAttempts, 1),
@@ -206,4 +211,19 @@ export function wantsHelp(argv: string[]): 'help' | 'version' | undefined {
   if (argv.includes('--help') || argv.includes('-h')) return 'help';
   if (argv.includes('--version')) return 'version';
   return undefined;
+}
+
+/** "us-east-1=https://a,eu-west-1=https://b" → { "us-east-1": "https://a", ... }. */
+export function parseRegionMap(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    const region = part.slice(0, i);
+    const url = part.slice(i + 1);
+    if (i <= 0 || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region) || !/^https?:\/\//.test(url)) {
+      throw new ConfigError(`--aws-endpoints entries look like us-east-1=https://vpce-..., not "${part}"`);
+    }
+    out[region] = url;
+  }
+  return out;
 }

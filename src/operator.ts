@@ -55,6 +55,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
 
   const clients = new AwsClientFactory({
     secretsManagerEndpoint: config.secretsManagerEndpoint,
+    secretsManagerEndpoints: config.secretsManagerEndpoints,
     stsEndpoint: config.stsEndpoint,
     maxAttempts: config.awsMaxAttempts,
   }, metrics);

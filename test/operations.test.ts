@@ -64,7 +64,7 @@ describe('probes, metrics and events', () => {
     const ev = await waitForEvent(ns, 'm', 'Synced');
     expect(ev).toMatchObject({ type: 'Normal', reportingComponent: 'external-llm-secrets', source: { component: 'external-llm-secrets' } });
     expect(ev.reportingInstance).toMatch(/.+/);
-    expect(p.lines.some((l) => l.msg === 'secret written' && l.namespace === ns && l.name === 'm' && l.versionId && l.secretId === secretId)).toBe(true);
+    expect(p.lines.some((l) => l.msg === 'synced' && l.namespace === ns && l.name === 'm' && l.versionId && l.secretId === secretId && typeof l.durationMs === 'number' && l.reason === 'Synced')).toBe(true);
     p.kill('SIGTERM');
     expect(await p.exited).toBe(0);
   });

@@ -78,6 +78,15 @@ interface RefreshMemory {
   intervalMs: number;
 }
 
+interface SyncOutcome {
+  /** skipped: nothing due; unchanged: checked, nothing to write; written: Secret or status written. */
+  outcome: 'skipped' | 'unchanged' | 'written';
+  requeueAfterMs?: number;
+  versionId?: string;
+  action?: string;
+  changedKeys?: string[];
+}
+
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
@@ -109,11 +118,23 @@ export class ExternalLLMSecretReconciler {
     try {
       const result = await this.#sync(key, els, intervalMs);
       this.#observe(els, result.outcome, Reason.Synced, started);
+      // One line per sync outcome; refreshes that found nothing to do only at debug level.
+      const line = {
+        namespace, name, secretId: els.spec.source.secretId, versionId: result.versionId ?? els.status?.syncedVersionId,
+        outcome: result.outcome, action: result.action, changedKeys: result.changedKeys,
+        durationMs: Math.round(performance.now() - started), reason: Reason.Synced,
+      };
+      if (result.outcome === 'written') this.#d.log.info(line, 'synced');
+      else this.#d.log.debug(line, 'in sync');
       return { requeueAfterMs: result.requeueAfterMs };
     } catch (err) {
       const failure = toSyncError(err);
       await this.#fail(els, failure);
       this.#observe(els, 'error', failure.reason, started);
+      this.#d.log.warn({
+        namespace, name, secretId: els.spec.source.secretId, reason: failure.reason, retryable: failure.retryable,
+        durationMs: Math.round(performance.now() - started), err: failure.message,
+      }, 'sync failed');
       if (failure.retryable) throw failure;
       // Retrying cannot fix this one (bad content, a conflict, a refused role): look again at
       // the next refresh, or sooner, since the cause may be fixed outside Kubernetes.
@@ -123,7 +144,7 @@ export class ExternalLLMSecretReconciler {
     }
   }
 
-  async #sync(key: string, els: ExternalLLMSecret, intervalMs: number): Promise<{ outcome: 'unchanged' | 'written' | 'skipped'; requeueAfterMs?: number }> {
+  async #sync(key: string, els: ExternalLLMSecret, intervalMs: number): Promise<SyncOutcome> {
     const { namespace, name } = els.metadata;
     const targetName = els.spec.target?.name ?? name;
     const policy = els.spec.target?.creationPolicy ?? 'Owner';
@@ -200,13 +221,12 @@ export class ExternalLLMSecretReconciler {
     await this.#announce(els, plan.action, changedKeys, targetName, source);
     this.#remember(key, els, intervalMs);
     this.#recordSuccess(els, source.createdDate, now);
-    this.#d.log.info({
-      namespace, name, secretId: els.spec.source.secretId, versionId: source.versionId, action: plan.action,
-      changedKeys, reason: Reason.Synced,
-    }, plan.action === 'none' ? 'secret unchanged' : 'secret written');
     void written;
     return {
       outcome: plan.action === 'none' && !statusChanged ? 'unchanged' : 'written',
+      versionId: source.versionId,
+      action: plan.action,
+      changedKeys,
       requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()),
     };
   }
@@ -408,7 +428,6 @@ export class ExternalLLMSecretReconciler {
         type: ConditionType.Ready, status: 'False', reason: failure.reason, message: failure.message, observedGeneration: els.metadata.generation,
       }, now),
     };
-    this.#d.log.warn({ namespace, name, secretId: els.spec.source.secretId, reason: failure.reason, retryable: failure.retryable, err: failure.message }, 'sync failed');
     if (sameStatus(els.status, next)) return;
     try {
       await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next));

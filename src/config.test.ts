@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, parseConfig, parseRegionMap } from './config.js';
+
+describe('parseConfig', () => {
+  it('has documented defaults', () => {
+    const c = parseConfig([], {});
+    expect(c).toMatchObject({ concurrent: DEFAULTS.concurrent, defaultRegion: 'us-east-1', namespaces: [], leaderElect: false, sessionTags: 'namespace', changeDetection: true, batchGet: true });
+    expect(c.leaseDurationMs).toBe(15_000);
+    expect(c.renewDeadlineMs).toBe(10_000);
+    expect(c.retryPeriodMs).toBe(2_000);
+  });
+
+  it('reads flags and environment', () => {
+    const c = parseConfig(['--namespaces', 'a, b', '--concurrent', '4', '--lease-duration', '30s', '--aws-endpoints', 'eu-west-1=https://vpce.example'], { AWS_REGION: 'eu-west-1', ELS_HASH_KEY: 'k' });
+    expect(c.namespaces).toEqual(['a', 'b']);
+    expect(c.concurrent).toBe(4);
+    expect(c.leaseDurationMs).toBe(30_000);
+    expect(c.defaultRegion).toBe('eu-west-1');
+    expect(c.hashKey?.toString()).toBe('k');
+    expect(c.secretsManagerEndpoints).toEqual({ 'eu-west-1': 'https://vpce.example' });
+  });
+
+  it.each([
+    [['--concurrent', '0'], /--concurrent/],
+    [['--lease-duration', 'soon'], /--lease-duration/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--session-tags', 'all'], /--session-tags/],
+    [['--role-rules', '{"x":1}'], /role rules/],
+    [['--aws-endpoints', 'mars=http://x'], /--aws-endpoints/],
+  ])('refuses %j with a clear message', (args, message) => {
+    expect(() => parseConfig(args, {})).toThrow(message);
+  });
+
+  it('refuses unknown flags', () => {
+    expect(() => parseConfig(['--namespace', 'a'], {})).toThrow(/Unknown option/);
+  });
+
+  it('parses region maps', () => {
+    expect(parseRegionMap(undefined)).toEqual({});
+    expect(() => parseRegionMap('us-east-1')).toThrow(ConfigError);
+  });
+});
