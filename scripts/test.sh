@@ -16,4 +16,7 @@ fi
 echo "[test] checking test tools (etcd, kube-apiserver, kube-controller-manager, helm, moto, node)" >&2
 bash test/env/tools.sh all
 
+echo "[test] type-checking src, tests and scripts" >&2
+bash scripts/with-node.sh npx tsc -p tsconfig.test.json
+
 exec bash scripts/with-node.sh npx vitest run "$@"

@@ -227,10 +227,13 @@ describe('lifecycle', () => {
     await waitForReady(n, 'del', isReady);
     const s = await readSecret(n, 'del');
     expect(s?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'ExternalLLMSecret', name: 'del', controller: true });
+    const series = async () => (await operator.metrics.ready.get()).values.filter((v) => v.labels.namespace === n && v.labels.name === 'del');
+    expect(await series()).toHaveLength(1);
     await deleteEls(n, 'del');
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && await readSecret(n, 'del')) await sleep(300);
     expect(await readSecret(n, 'del')).toBeUndefined();
+    expect(await series(), 'the per-resource series goes with the resource').toHaveLength(0);
   });
 
   it('deletionPolicy Retain keeps the Secret without an owner reference', async () => {
