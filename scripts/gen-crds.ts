@@ -6,7 +6,9 @@ import { crdManifest } from '../src/crds/schema.js';
 
 export const CRD_FILES = [
   'deploy/crds/llmsecrets.dev_externalllmsecrets.yaml',
-  'deploy/helm/external-llm-secrets/crds/llmsecrets.dev_externalllmsecrets.yaml',
+  // Helm installs a chart's crds/ folder unconditionally; the chart templates this copy instead,
+  // behind crds.install.
+  'deploy/helm/external-llm-secrets/files/crds/llmsecrets.dev_externalllmsecrets.yaml',
 ];
 
 export function renderCrd(): string {

@@ -121,7 +121,7 @@ export class Controller {
       {
         add: (o) => this.queue.add(keyOf(o)),
         update: (o) => { if (this.#specChanged(o)) this.queue.add(keyOf(o)); },
-        delete: (o) => { this.queue.remove(keyOf(o)); this.queue.add(keyOf(o)); },
+        delete: (o) => { this.#seen.delete(keyOf(o)); this.queue.remove(keyOf(o)); this.queue.add(keyOf(o)); },
       },
     );
   }

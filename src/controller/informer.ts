@@ -82,11 +82,21 @@ export class SupervisedInformer<T extends KubernetesObject> {
   #launch(): void {
     if (this.#stopped) return;
     const { kubeConfig, path, list, labelSelector } = this.#opts;
+    // ListWatch.start() resolves even when its list failed (it reports the error to the error
+    // handlers instead), so whether the cache is really filled is tracked here.
+    let listed = false;
     const lw: ListWatch<T> = new ListWatch<T>(path, new Watch(kubeConfig), async () => {
       const result = await list();
-      // Objects deleted while no watch ran get no event from a fresh ListWatch: compare with
-      // what we served before.
-      this.#emitDeletesSince(this.#serving === lw ? undefined : this.#serving, result.items);
+      listed = true;
+      if (this.#serving !== lw && !this.#stopped && lw === this.#lw) {
+        // Serve from the new list-watch before it adds the listed objects: its add events
+        // reach the queue synchronously, and a reconcile must find each object where it reads.
+        const previous = this.#serving;
+        this.#serving = lw;
+        if (previous) void previous.stop();
+        // Objects deleted while no watch ran get no event from a fresh ListWatch.
+        this.#emitDeletesSince(previous, result.items);
+      }
       return result;
     }, false, labelSelector);
     lw.on('add', (o) => this.#handlers.add(o));
@@ -95,7 +105,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     lw.on('connect', () => this.#onConnect(lw));
     lw.on('error', (err) => this.#onError(lw, err));
     this.#lw = lw;
-    lw.start().then(() => this.#onListed(lw), (err) => this.#onError(lw, err));
+    lw.start().then(() => { if (listed) this.#onListed(lw); }, (err) => this.#onError(lw, err));
   }
 
   #emitDeletesSince(previous: ListWatch<T> | undefined, items: T[]): void {
@@ -110,9 +120,6 @@ export class SupervisedInformer<T extends KubernetesObject> {
     if (this.#stopped || lw !== this.#lw) return;
     if (this.#failures > 0) this.#opts.log.info({ informer: this.#opts.name }, 'watch re-established');
     this.#failures = 0;
-    const old = this.#serving;
-    this.#serving = lw;
-    if (old && old !== lw) void old.stop();
     this.#opts.onHealthChange?.(true);
     for (const w of this.#syncedWaiters.splice(0)) w();
   }

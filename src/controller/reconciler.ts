@@ -97,6 +97,9 @@ export class ExternalLLMSecretReconciler {
   /** When each resource last read its source. In memory on purpose: writing it to status on every
    * refresh would turn every unchanged refresh into an apiserver write. */
   readonly #refreshed = new Map<string, RefreshMemory>();
+  /** The object as our last status write returned it. The informer cache catches up a moment
+   * later; a reconcile in between must not mistake the old status for drift and write again. */
+  readonly #written = new Map<string, ExternalLLMSecret>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -105,14 +108,16 @@ export class ExternalLLMSecretReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = splitKey(key);
-    const els = this.#d.getResource(namespace, name);
-    if (!els || els.metadata.deletionTimestamp) {
+    const cached = this.#d.getResource(namespace, name);
+    if (!cached || cached.metadata.deletionTimestamp) {
       // Gone: the owner reference (deletionPolicy Delete) lets the garbage collector remove the
       // Secret; Retain leaves it, with no owner reference to follow.
       this.#refreshed.delete(key);
+      this.#written.delete(key);
       this.#d.metrics.forgetResource(namespace, name);
       return {};
     }
+    const els = this.#freshest(key, cached);
     const started = performance.now();
     const intervalMs = parseDuration(els.spec.refreshInterval ?? DEFAULT_REFRESH_INTERVAL) ?? 3_600_000;
     try {
@@ -243,6 +248,17 @@ export class ExternalLLMSecretReconciler {
     }
   }
 
+  #freshest(key: string, cached: ExternalLLMSecret): ExternalLLMSecret {
+    const written = this.#written.get(key);
+    if (!written || written.metadata.uid !== cached.metadata.uid) return cached;
+    if (newerVersion(cached.metadata.resourceVersion, written.metadata.resourceVersion)) {
+      this.#written.delete(key);
+      return cached;
+    }
+    // Our write is newer than the cache: its status with the cache's spec and metadata.
+    return { ...cached, status: written.status };
+  }
+
   #isDue(key: string, els: ExternalLLMSecret, intervalMs: number, now: number): boolean {
     const memory = this.#refreshed.get(key);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
@@ -276,7 +292,7 @@ export class ExternalLLMSecretReconciler {
     const data = decodeData(live.data);
     if (policy !== 'Merge') return dataHash(this.#d.config.hashKey, data);
     const merged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
-    return dataHash(this.#d.config.hashKey, Object.fromEntries(merged.filter((k) => k in data).map((k) => [k, data[k]!])));
+    return dataHash(this.#d.config.hashKey, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
   }
 
   /** Policy first (a refused role costs no AWS call), then the identity and its client. */
@@ -398,7 +414,7 @@ export class ExternalLLMSecretReconciler {
   async #writeStatus(els: ExternalLLMSecret, next: ExternalLLMSecretStatus): Promise<void> {
     const { namespace, name } = els.metadata;
     try {
-      await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next));
+      this.#written.set(`${namespace}/${name}`, await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
     } catch (err) {
       if (isNotFound(err)) return; // deleted while we worked
       throw new SyncError(Reason.KubernetesError, `writing status of ${namespace}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
@@ -430,7 +446,7 @@ export class ExternalLLMSecretReconciler {
     };
     if (sameStatus(els.status, next)) return;
     try {
-      await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next));
+      this.#written.set(`${namespace}/${name}`, await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
     } catch (err) {
       this.#d.log.warn({ namespace, name, err: errorSummary(err) }, 'could not write failure status');
     }
@@ -453,6 +469,16 @@ export class ExternalLLMSecretReconciler {
     this.#d.metrics.lastSuccess.set({ namespace, name }, now.getTime() / 1000);
     if (versionCreated) this.#d.metrics.versionAge.set({ namespace, name }, (now.getTime() - versionCreated.getTime()) / 1000);
   }
+}
+
+/**
+ * True when resourceVersion a is at least b. Resource versions are opaque to clients in
+ * principle; the apiserver's are etcd revisions, so a numeric compare holds, and anything else
+ * counts as newer (the cache wins, which costs at most one extra write).
+ */
+export function newerVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return true;
+  return BigInt(a) >= BigInt(b);
 }
 
 export function splitKey(key: string): [string, string] {

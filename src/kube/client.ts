@@ -93,11 +93,11 @@ export class KubeClient {
       : this.core.listSecretForAllNamespaces({ labelSelector })));
   }
 
-  /** Merge-patches status; keys set to null are removed. */
-  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<unknown> {
-    return this.#call('patch', `${PLURAL}/status`, () => this.custom.patchNamespacedCustomObjectStatus(
+  /** Merge-patches status (keys set to null are removed); returns the object as written. */
+  async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<ExternalLLMSecret> {
+    return await this.#call('patch', `${PLURAL}/status`, () => this.custom.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } }, MERGE_PATCH,
-    ));
+    )) as ExternalLLMSecret;
   }
 
   getExternalLLMSecret(namespace: string, name: string): Promise<ExternalLLMSecret> {

@@ -82,9 +82,11 @@ function planMerge(desired: DesiredSecret, live: V1Secret | undefined, target: s
   }
   const liveData = decodeData(live.data);
   const previouslyMerged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
-  const merged: Record<string, Buffer> = { ...liveData };
-  for (const key of previouslyMerged) if (!(key in desired.data)) delete merged[key];
-  Object.assign(merged, desired.data);
+  // A Map, not object assignment: keys such as "__proto__" must stay plain keys.
+  const mergedMap = new Map(Object.entries(liveData));
+  for (const key of previouslyMerged) if (!Object.hasOwn(desired.data, key)) mergedMap.delete(key);
+  for (const [k, v] of Object.entries(desired.data)) mergedMap.set(k, v);
+  const merged: Record<string, Buffer> = Object.fromEntries(mergedMap);
   const mergedKeys = Object.keys(desired.data).sort().join(',');
   const annotations: Record<string, string> = { ...desired.annotations, [MERGED_KEYS_ANNOTATION]: mergedKeys };
   delete annotations[OWNER_ANNOTATION];
@@ -136,16 +138,13 @@ function includes(live: Record<string, string> | undefined, wanted: Record<strin
   return Object.entries(wanted).every(([k, v]) => live?.[k] === v);
 }
 
+// Built with fromEntries (own properties), never by assignment: "__proto__" is a valid key.
 export function decodeData(data: Record<string, string> | undefined): Record<string, Buffer> {
-  const out: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64');
-  return out;
+  return Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
 }
 
 export function encodeData(data: Record<string, Buffer>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(data).sort()) out[k] = data[k]!.toString('base64');
-  return out;
+  return Object.fromEntries(Object.keys(data).sort().map((k) => [k, data[k]!.toString('base64')]));
 }
 
 /** Names of keys added, removed or changed. Key names only: safe to log. */

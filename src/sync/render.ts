@@ -60,18 +60,19 @@ export function renderSecretData(
     entries.set(mapping.secretKey, renderMapping(mapping, source, json));
   }
 
-  const data: Record<string, Buffer> = {};
   const keys: KeyMapping[] = [];
   let total = 0;
-  for (const key of [...entries.keys()].sort()) {
+  const sorted = [...entries.keys()].sort();
+  for (const key of sorted) {
     const entry = entries.get(key)!;
     if (entry.value.length > limits.maxValueBytes) {
       throw new SyncError(Reason.ValueTooLarge, `secret ${id}: value for key "${key}" is ${entry.value.length} bytes, over the limit of ${limits.maxValueBytes}`);
     }
     total += key.length + entry.value.length;
-    data[key] = entry.value;
     keys.push(entry.property === undefined ? { secretKey: key } : { secretKey: key, property: entry.property });
   }
+  // fromEntries defines own properties, so a key such as "__proto__" stays a key.
+  const data: Record<string, Buffer> = Object.fromEntries(sorted.map((k) => [k, entries.get(k)!.value]));
   if (total > limits.maxTotalBytes) {
     throw new SyncError(Reason.ValueTooLarge, `secret ${id}: rendered data is ${total} bytes, over the limit of ${limits.maxTotalBytes}`);
   }
@@ -133,5 +134,10 @@ function encodeValue(value: Json, id: string, property: string, asJson: boolean)
 function checkKey(key: string, id: string, what: string): void {
   if (key.length === 0 || key.length > 253 || !VALID_KEY.test(key)) {
     throw new SyncError(Reason.InvalidKey, `secret ${id}: ${what} gives key "${key.slice(0, 64)}", which is not a valid Secret key`);
+  }
+  // Valid for the apiserver, but @kubernetes/client-node's serialiser builds maps by assignment
+  // and would drop it silently: refuse it rather than write a Secret without it.
+  if (key === '__proto__') {
+    throw new SyncError(Reason.InvalidKey, `secret ${id}: ${what} gives key "__proto__", which this operator cannot write`);
   }
 }

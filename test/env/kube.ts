@@ -2,8 +2,7 @@
 // and counting the requests the apiserver served (to assert how many writes the operator made).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiException, ApiextensionsV1Api, CoreV1Api, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { ApiException, ApiextensionsV1Api, CoreV1Api, KubeConfig, loadAllYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { adminRequest } from './cluster.js';
 import { getTestEnv, type TestEnv } from './environment.js';
 import { waitFor } from './proc.js';
@@ -116,8 +115,11 @@ export async function applyCrd(crd: V1CustomResourceDefinition): Promise<void> {
 export async function applyCrds(dir = join(repoRoot, 'deploy', 'crds')): Promise<string[]> {
   const names: string[] = [];
   for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-      const crd = doc.toJS() as V1CustomResourceDefinition | null;
+    // loadAllYaml turns JSON field names into client-node's model (x-kubernetes-validations →
+    // xKubernetesValidations, enum → _enum...); a plain parsed object would lose those fields
+    // silently when the client serialises it.
+    for (const doc of loadAllYaml(readFileSync(join(dir, file), 'utf8'))) {
+      const crd = doc as V1CustomResourceDefinition | null;
       if (crd?.kind !== 'CustomResourceDefinition') continue;
       await applyCrd(crd);
       names.push(crd.metadata!.name!);

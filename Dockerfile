@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# external-llm-secrets operator image.
+#   docker build -t external-llm-secrets:0.1.0 .
+#   docker build --build-arg BASE_IMAGE=my-registry/node:24-slim .
+# Two stages: the build stage compiles TypeScript with the dev dependencies; the runtime stage
+# holds only dist/, the production node_modules and package.json, and runs as a numeric non-root
+# user. Node is PID 1 and handles SIGTERM itself (src/main.ts releases the lease and drains).
+ARG BASE_IMAGE=node:24-slim
+
+FROM ${BASE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+FROM ${BASE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM ${BASE_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="external-llm-secrets" \
+      org.opencontainers.image.description="Kubernetes operator that syncs LLM API keys from AWS Secrets Manager into Kubernetes Secrets" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
+COPY --from=build --chown=0:0 /app/dist ./dist
+COPY --chown=0:0 package.json ./
+# Files stay owned by root and read-only to the operator; it writes nothing (readOnlyRootFilesystem).
+USER 10001:10001
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "dist/src/main.js"]
