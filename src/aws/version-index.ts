@@ -1,7 +1,10 @@
 // Change detection: which version of each secret carries a stage right now, from ListSecrets
 // (up to 100 secrets a call, version-to-stage maps included, no values). A refresh whose synced
-// version is still current needs no GetSecretValue at all. One listing per identity and region is
-// shared by every resource for maxAgeMs; an identity without secretsmanager:ListSecrets falls
+// version is still current needs no GetSecretValue at all.
+// A listing is shared per AWS account and region, by every identity in it: ListSecrets has no
+// resource-level permissions, so every principal allowed to call it sees the same list. It holds
+// names and version ids only, never values, and a resource still reads values with its own
+// identity whenever a version changes. An identity without secretsmanager:ListSecrets falls
 // back to reading values.
 import { ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from 'pino';
@@ -22,7 +25,7 @@ interface Snapshot {
 }
 
 export type VersionLookup =
-  | { known: true; versionId: string | undefined; tags: Record<string, string> }
+  | { known: true; versionId: string | undefined; tags: Record<string, string>; listedAt: number }
   | { known: false };
 
 export class VersionIndex {
@@ -37,28 +40,28 @@ export class VersionIndex {
     this.#log = log;
   }
 
-  async lookup(groupKey: string, client: SecretsManagerClient, secretId: string, stage = 'AWSCURRENT'): Promise<VersionLookup> {
-    const snapshot = await this.#snapshot(groupKey, client);
+  /** listKey: account|region, shared by identities; identityKey: whose client lists now. */
+  async lookup(listKey: string, identityKey: string, client: SecretsManagerClient, secretId: string, stage = 'AWSCURRENT'): Promise<VersionLookup> {
+    const snapshot = await this.#snapshot(listKey, identityKey, client);
     if (!snapshot) return { known: false };
     const entry = snapshot.byName.get(secretId) ?? snapshot.entries.find((e) => matchesId(secretId, e.name, e.arn));
     if (!entry) return { known: false };
     const versionId = Object.entries(entry.versionsToStages).find(([, stages]) => stages.includes(stage))?.[0];
-    return { known: true, versionId, tags: entry.tags };
+    return { known: true, versionId, tags: entry.tags, listedAt: snapshot.at };
   }
 
-  async #snapshot(groupKey: string, client: SecretsManagerClient): Promise<Snapshot | undefined> {
-    if (this.#refused.has(groupKey)) return undefined;
-    const current = this.#snapshots.get(groupKey);
+  async #snapshot(listKey: string, identityKey: string, client: SecretsManagerClient): Promise<Snapshot | undefined> {
+    const current = this.#snapshots.get(listKey);
     if (current && Date.now() - current.at <= this.#maxAgeMs) return current;
-    let pending = this.#inflight.get(groupKey);
-    if (!pending) {
-      pending = this.#list(groupKey, client).finally(() => this.#inflight.delete(groupKey));
-      this.#inflight.set(groupKey, pending);
-    }
-    return pending;
+    const pending = this.#inflight.get(listKey);
+    if (pending) return pending;
+    if (this.#refused.has(identityKey)) return undefined;
+    const listing = this.#list(listKey, identityKey, client).finally(() => this.#inflight.delete(listKey));
+    this.#inflight.set(listKey, listing);
+    return listing;
   }
 
-  async #list(groupKey: string, client: SecretsManagerClient): Promise<Snapshot | undefined> {
+  async #list(listKey: string, identityKey: string, client: SecretsManagerClient): Promise<Snapshot | undefined> {
     const entries: Entry[] = [];
     let NextToken: string | undefined;
     try {
@@ -75,15 +78,15 @@ export class VersionIndex {
     } catch (err) {
       const code = awsErrorCode(err);
       if (code === 'AccessDeniedException' || code === 'AccessDenied') {
-        this.#refused.add(groupKey);
-        this.#log.info({ identity: groupKey.split('|')[0], code }, 'ListSecrets refused; change detection off for this identity');
+        this.#refused.add(identityKey);
+        this.#log.info({ identity: identityKey.split('>').pop()?.split('|')[0], code }, 'ListSecrets refused; change detection off for this identity');
       } else {
         this.#log.debug({ code }, 'ListSecrets failed; reading values this time');
       }
       return undefined;
     }
     const snapshot: Snapshot = { at: Date.now(), entries, byName: new Map(entries.filter((e) => e.name).map((e) => [e.name!, e])) };
-    this.#snapshots.set(groupKey, snapshot);
+    this.#snapshots.set(listKey, snapshot);
     return snapshot;
   }
 }

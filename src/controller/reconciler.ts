@@ -67,8 +67,10 @@ interface Access {
   identityKey: string;
   region: string;
   client: SecretsManagerClient;
-  /** identity|region: reads and listings are shared within it. */
+  /** identity|region: batched reads are shared within it. */
   groupKey: string;
+  /** account|region: ListSecrets listings are shared within it. */
+  listKey: string;
 }
 
 interface RefreshMemory {
@@ -162,9 +164,12 @@ export class ExternalLLMSecretReconciler {
     }
 
     const access = await this.#access(els);
-    if (!drifted && await this.#stillCurrent(els, access)) {
-      // A refresh with nothing new: no value read, no write.
-      this.#remember(key, els, intervalMs);
+    const current = drifted ? undefined : await this.#stillCurrent(els, access);
+    if (current) {
+      // A refresh with nothing new: no value read, no write. The next one is timed from the
+      // listing that said so, without jitter, so resources that shared a listing come due
+      // together and share the next one too (one ListSecrets per account, region and cycle).
+      this.#remember(key, els, intervalMs, current.listedAt);
       const created = els.status?.syncedVersionCreatedAt;
       this.#recordSuccess(els, created ? new Date(created) : undefined, now);
       return { outcome: 'unchanged', requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
@@ -273,12 +278,13 @@ export class ExternalLLMSecretReconciler {
     return now >= memory.at + memory.intervalMs;
   }
 
-  #remember(key: string, els: ExternalLLMSecret, intervalMs: number): void {
+  /** `listedAt`: timed from a shared listing, exactly; otherwise from now, with jitter. */
+  #remember(key: string, els: ExternalLLMSecret, intervalMs: number, listedAt?: number): void {
     this.#refreshed.set(key, {
-      at: Date.now(),
+      at: listedAt ?? Date.now(),
       generation: els.metadata.generation,
       forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
-      intervalMs: intervalMs === 0 ? 0 : jitteredInterval(intervalMs),
+      intervalMs: intervalMs === 0 || listedAt !== undefined ? intervalMs : jitteredInterval(intervalMs),
     });
   }
 
@@ -306,7 +312,9 @@ export class ExternalLLMSecretReconciler {
     const identity = await this.#d.broker.resolve(els);
     const region = els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.config.defaultRegion;
     const client = this.#d.clients.secretsManager(identity.key, region, identity.credentials);
-    return { identityKey: identity.key, region, client, groupKey: `${identity.key}|${region}` };
+    // The account of the role reached (or the operator's own): listings are shared per account.
+    const account = identity.roleArn?.split(':')[4] ?? 'operator';
+    return { identityKey: identity.key, region, client, groupKey: `${identity.key}|${region}`, listKey: `${account}|${region}` };
   }
 
   /**
@@ -314,7 +322,7 @@ export class ExternalLLMSecretReconciler {
    * hash matched) already holds the right data: a pinned versionId, or change detection saying
    * the stage still points at it.
    */
-  async #stillCurrent(els: ExternalLLMSecret, access: Access): Promise<boolean> {
+  async #stillCurrent(els: ExternalLLMSecret, access: Access): Promise<{ listedAt?: number } | undefined> {
     const status = els.status;
     const synced = status?.syncedVersionId;
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
@@ -323,12 +331,12 @@ export class ExternalLLMSecretReconciler {
       && status?.observedGeneration === els.metadata.generation
       && (forceToken === undefined || forceToken === status?.forceSyncToken)
       && els.spec.expiry === undefined;
-    if (!settled) return false;
+    if (!settled) return undefined;
     const { secretId, versionId, versionStage } = els.spec.source;
-    if (versionId !== undefined) return versionId === synced;
-    if (!this.#d.versions) return false;
-    const found = await this.#d.versions.lookup(access.groupKey, access.client, secretId, versionStage ?? 'AWSCURRENT');
-    return found.known && found.versionId === synced;
+    if (versionId !== undefined) return versionId === synced ? {} : undefined;
+    if (!this.#d.versions) return undefined;
+    const found = await this.#d.versions.lookup(access.listKey, access.identityKey, access.client, secretId, versionStage ?? 'AWSCURRENT');
+    return found.known && found.versionId === synced ? { listedAt: found.listedAt } : undefined;
   }
 
   async #readSource(els: ExternalLLMSecret, access: Access, maxAgeMs: number): Promise<SourceSecret> {

@@ -8,6 +8,7 @@ import {
 import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import { reuseConnections } from './connection-reuse.js';
 
 export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export const STRATEGIC_MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
@@ -42,6 +43,7 @@ export class KubeClient {
   readonly #metrics: Metrics | undefined;
 
   constructor(readonly kubeConfig: KubeConfig, metrics?: Metrics) {
+    reuseConnections(kubeConfig);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);

@@ -1,0 +1,673 @@
+// `npm run bench`: the operator, as its own process, against the real test environment (etcd,
+// kube-apiserver 1.37, controller-manager, moto). N ExternalLLMSecrets over M AWS secrets in K
+// namespaces under 2 IAM roles. Measures the cold start, one unchanged refresh cycle, a rotation,
+// the AWS and STS calls (the operator's own counter), the apiserver writes (the apiserver's own
+// counter), and the operator's peak RSS and CPU time. Prints a table and writes
+// bench/results/<timestamp>.json.
+//
+//   npm run bench -- [--resources 1000] [--secrets 100] [--namespaces 10] [--refresh-interval 60s]
+//                    [--concurrent 20] [--skip-rotation] [--precreate] [--no-change-detection] [--no-batch-get]
+//                    [--compiled]   (run tsc's output, as the image does, instead of node --import tsx)
+//                    [--cpu-prof]   (V8 CPU profile of the operator into the run's logs dir, with a top-20 summary)
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../src/crds/constants.js';
+import type { ExternalLLMSecret, ExternalLLMSecretSpec } from '../src/crds/types.js';
+import { parseDuration } from '../src/sync/duration.js';
+import {
+  adminKubeConfig, adminRequest, allowAllPolicy, applyCrds, createRole, createSecret, createTestNamespace, freePort,
+  getTestEnv, putSecretValue, repoRoot, startTestEnv, WRITE_VERBS, type RunningTestEnv,
+} from '../test/env/index.js';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const { values: opt } = parseArgs({
+  args: process.argv.slice(2),
+  strict: true,
+  options: {
+    resources: { type: 'string', default: '1000' },
+    secrets: { type: 'string', default: '100' },
+    namespaces: { type: 'string', default: '10' },
+    'refresh-interval': { type: 'string', default: '60s' },
+    concurrent: { type: 'string', default: '20' },
+    'create-concurrency': { type: 'string', default: '20' },
+    'rotate-secrets': { type: 'string', default: '5' },
+    'skip-rotation': { type: 'boolean', default: false },
+    precreate: { type: 'boolean', default: false },
+    'no-change-detection': { type: 'boolean', default: false },
+    'no-batch-get': { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opt.help) {
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 11).map((l) => l.slice(3)).join('\n') + '\n');
+  process.exit(0);
+}
+const positiveInt = (name: string, text: string): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, not "${text}"`);
+  return n;
+};
+const N = positiveInt('resources', opt.resources);
+const M = positiveInt('secrets', opt.secrets);
+const K = positiveInt('namespaces', opt.namespaces);
+const REFRESH_MS = parseDuration(/^\d+$/.test(opt['refresh-interval']) ? `${opt['refresh-interval']}s` : opt['refresh-interval']);
+if (!REFRESH_MS) throw new Error(`--refresh-interval must be a duration such as 60s, not "${opt['refresh-interval']}"`);
+const REFRESH = `${Math.round(REFRESH_MS / 1000)}s`;
+const CONCURRENT = positiveInt('concurrent', opt.concurrent);
+const CREATE_CONCURRENCY = positiveInt('create-concurrency', opt['create-concurrency']);
+const ROTATE = Math.min(M, positiveInt('rotate-secrets', opt['rotate-secrets']));
+const CHANGE_DETECTION = !opt['no-change-detection'];
+const BATCH_GET = !opt['no-batch-get'];
+const ROLES = ['bench-role-a', 'bench-role-b'];
+const ACCOUNT = '123456789012';
+const SOURCE_LABEL = 'bench.llmsecrets.dev/source';
+const JITTER = 0.1; // src/controller/backoff.ts JITTER_FRACTION
+const COMPILED_DIR = join(repoRoot, 'bench', '.build');
+const POLL_MS = N > 3000 ? 2000 : 500;
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const secretName = (s: number) => `bench/llm-${String(s).padStart(5, '0')}`;
+const keyValue = (s: number, v: number) => `sk-bench-${s}-v${v}`;
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus text
+
+type Samples = Array<{ name: string; labels: Record<string, string>; value: number }>;
+
+function parseProm(text: string, names: Set<string>): Samples {
+  const out: Samples = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line === '') continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!m || !names.has(m[1]!)) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const sum = (s: Samples, f: (l: Record<string, string>) => boolean) => s.filter((x) => f(x.labels)).reduce((a, x) => a + x.value, 0);
+
+/** Sums by a key built from labels, for breakdowns. */
+function group(s: Samples, key: (l: Record<string, string>) => string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of s) {
+    const k = key(x.labels);
+    if (k !== undefined) out[k] = (out[k] ?? 0) + x.value;
+  }
+  return out;
+}
+
+function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const d = round(v - (before[k] ?? 0), 3);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
+// ---------------------------------------------------------------------------------------------
+// The operator process
+
+interface ProcSample { rssKb: number; hwmKb: number; cpuSec: number }
+
+class OperatorProcess {
+  readonly child: ChildProcess;
+  readonly startedAt = Date.now();
+  peakRssKb = 0;
+  lastHwmKb = 0;
+  #timer: NodeJS.Timeout;
+  #exited = false;
+  readonly exited: Promise<void>;
+  static readonly CLK_TCK = 100;
+
+  constructor(readonly metricsPort: number, readonly healthPort: number, args: string[], logPath: string) {
+    const env = getTestEnv();
+    const out = createWriteStream(logPath, { flags: 'a' });
+    this.child = spawn(process.execPath, [
+      ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(getTestEnv().logsDir, 'operator')] : []),
+      ...(opt.compiled ? [join(COMPILED_DIR, 'src', 'main.js')] : ['--import', 'tsx', 'src/main.ts']),
+      '--kubeconfig', env.kubeconfigPath,
+      '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
+      '--metrics-port', String(metricsPort), '--health-port', String(healthPort),
+      '--log-level', 'warn', '--concurrent', String(CONCURRENT),
+      '--role-rules', JSON.stringify([{ namespaces: ['*'], roles: [`arn:aws:iam::${ACCOUNT}:role/*`] }]),
+      ...args,
+    ], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'bench' },
+    });
+    this.child.stdout!.pipe(out, { end: false });
+    this.child.stderr!.pipe(out, { end: false });
+    this.exited = new Promise((resolve) => this.child.on('exit', () => { this.#exited = true; resolve(); }));
+    this.#timer = setInterval(() => { try { this.sample(); } catch { /* exited */ } }, 250);
+    this.#timer.unref();
+  }
+
+  get pid(): number { return this.child.pid!; }
+  get alive(): boolean { return !this.#exited; }
+
+  /** RSS, peak RSS (VmHWM) and user+system CPU seconds from /proc. */
+  sample(): ProcSample {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    const cpuSec = (Number(fields[11]) + Number(fields[12])) / OperatorProcess.CLK_TCK; // utime (14), stime (15)
+    const s = { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cpuSec };
+    this.peakRssKb = Math.max(this.peakRssKb, s.rssKb);
+    this.lastHwmKb = Math.max(this.lastHwmKb, s.hwmKb);
+    return s;
+  }
+
+  async metrics(): Promise<Samples> {
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
+    if (!res.ok) throw new Error(`operator /metrics: HTTP ${res.status}`);
+    return parseProm(await res.text(), new Set([
+      'externalllmsecret_aws_api_calls_total', 'externalllmsecret_syncs_total', 'externalllmsecret_kube_api_requests_total',
+      'externalllmsecret_workqueue_depth', 'externalllmsecret_sync_duration_seconds_sum', 'externalllmsecret_sync_duration_seconds_count', 'externalllmsecret_source_cache_requests_total', 'externalllmsecret_credential_cache_requests_total',
+    ]));
+  }
+
+  async waitReady(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.alive) throw new Error('the operator exited during start-up; see its log');
+      try {
+        const r = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`);
+        if (r.ok) { await this.metrics(); return; }
+      } catch { /* not yet */ }
+      await sleep(100);
+    }
+    throw new Error('the operator did not become ready');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    if (!this.alive) return;
+    this.child.kill('SIGTERM');
+    const killer = setTimeout(() => { if (this.alive) this.child.kill('SIGKILL'); }, 10_000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots: operator metrics, apiserver writes, process figures
+
+/** CPU seconds (utime+stime) of every process on the machine: this bench's own process tree (the
+ * operator, kube-apiserver, etcd, moto...) by command name, everything else as one figure, since
+ * the cores are shared with whatever else runs on the machine. */
+function cpuByCommand(): Record<string, number> {
+  const procs = new Map<number, { ppid: number; comm: string; cpu: number }>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(f[1]), comm, cpu: (Number(f[11]) + Number(f[12])) / OperatorProcess.CLK_TCK });
+    } catch { /* gone */ }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 50; hops++) {
+      if (p === process.pid) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  const out: Record<string, number> = {};
+  for (const [pid, p] of procs) {
+    const name = pid === process.pid ? 'bench' : pid === operator?.pid ? 'operator' : mine(pid) ? p.comm : 'not this bench';
+    out[name] = (out[name] ?? 0) + p.cpu;
+  }
+  return out;
+}
+
+interface Snapshot {
+  at: number;
+  cpuByCommand: Record<string, number>;
+  syncSeconds: { sum: number; count: number };
+  aws: Record<string, number>; // service/operation/outcome
+  syncs: Record<string, number>; // result/reason
+  opKube: Record<string, number>; // verb resource code (operator side)
+  apiWrites: Record<string, number>; // VERB resource[/subresource] (apiserver side)
+  proc: ProcSample;
+}
+
+const WRITE_RESOURCES = new Set(['secrets', 'externalllmsecrets', 'events']);
+
+async function apiserverWrites(): Promise<Record<string, number>> {
+  // The apiserver's own apiserver_request_total (what test/env's apiserverRequestCount sums),
+  // read once and broken down by verb, resource and subresource.
+  const { status, body } = await adminRequest(getTestEnv(), '/metrics');
+  if (status !== 200) throw new Error(`apiserver /metrics: HTTP ${status}`);
+  const samples = parseProm(body, new Set(['apiserver_request_total']));
+  return group(samples, (l) => (WRITE_VERBS.includes(l.verb ?? '') && WRITE_RESOURCES.has(l.resource ?? '')
+    ? `${l.verb} ${l.resource}${l.subresource ? `/${l.subresource}` : ''}` : undefined));
+}
+
+async function snapshot(op: OperatorProcess): Promise<Snapshot> {
+  const [m, apiWrites] = await Promise.all([op.metrics(), apiserverWrites()]);
+  return {
+    at: Date.now(),
+    cpuByCommand: cpuByCommand(),
+    syncSeconds: {
+      sum: sum(m.filter((x) => x.name === 'externalllmsecret_sync_duration_seconds_sum'), () => true),
+      count: sum(m.filter((x) => x.name === 'externalllmsecret_sync_duration_seconds_count'), () => true),
+    },
+    aws: group(m.filter((x) => x.name === 'externalllmsecret_aws_api_calls_total'), (l) => `${l.service}/${l.operation}/${l.outcome}`),
+    syncs: group(m.filter((x) => x.name === 'externalllmsecret_syncs_total'), (l) => `${l.result}/${l.reason}`),
+    opKube: group(m.filter((x) => x.name === 'externalllmsecret_kube_api_requests_total'), (l) => `${l.verb} ${l.resource} ${l.code}`),
+    apiWrites,
+    proc: op.sample(),
+  };
+}
+
+interface Delta {
+  seconds: number;
+  aws: Record<string, number>;
+  awsSecretsManager: number;
+  sts: number;
+  assumeRole: number;
+  syncs: Record<string, number>;
+  reconciles: number;
+  operatorKubeRequests: Record<string, number>;
+  apiserverWrites: Record<string, number>;
+  apiserverWritesTotal: number;
+  cpuSeconds: number;
+  /** Mean reconcile duration (the operator's sync_duration_seconds histogram). */
+  meanReconcileMs: number;
+  /** CPU seconds used in the interval by each command on the machine (the cores are shared). */
+  machineCpuSeconds: Record<string, number>;
+}
+
+function delta(a: Snapshot, b: Snapshot, benchWrites: Record<string, number> = {}): Delta {
+  const aws = diff(b.aws, a.aws);
+  const apiW = diff(diff(b.apiWrites, a.apiWrites), benchWrites);
+  const syncs = diff(b.syncs, a.syncs);
+  return {
+    seconds: round((b.at - a.at) / 1000, 2),
+    aws,
+    awsSecretsManager: total(Object.fromEntries(Object.entries(aws).filter(([k]) => k.startsWith('secretsmanager/')))),
+    sts: total(Object.fromEntries(Object.entries(aws).filter(([k]) => k.startsWith('sts/')))),
+    assumeRole: total(Object.fromEntries(Object.entries(aws).filter(([k]) => k.startsWith('sts/AssumeRole/')))),
+    syncs,
+    reconciles: total(syncs),
+    operatorKubeRequests: diff(b.opKube, a.opKube),
+    apiserverWrites: apiW,
+    apiserverWritesTotal: total(apiW),
+    cpuSeconds: round(b.proc.cpuSec - a.proc.cpuSec, 2),
+    meanReconcileMs: round((1000 * (b.syncSeconds.sum - a.syncSeconds.sum)) / Math.max(1, b.syncSeconds.count - a.syncSeconds.count)),
+    machineCpuSeconds: Object.fromEntries(Object.entries(diff(b.cpuByCommand, a.cpuByCommand)).filter(([, v]) => v >= 0.5).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, round(v)])),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes side
+
+const kc = () => adminKubeConfig();
+let customApi: CustomObjectsApi;
+let coreApi: CoreV1Api;
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  }));
+}
+
+interface Plan { namespace: string; name: string; secret: number; role: string }
+
+/** Resource i: namespace i mod K, role A for the first half and B for the second, secret spread so
+ * each secret is used by ~N/M resources across the namespaces. */
+function plan(namespaces: string[], roleArns: string[]): Plan[] {
+  return Array.from({ length: N }, (_, i) => ({
+    namespace: namespaces[i % K]!,
+    name: `els-${String(i).padStart(5, '0')}`,
+    secret: N >= M ? Math.floor((i * M) / N) : i % M,
+    role: roleArns[i < N / 2 ? 0 : 1]!,
+  }));
+}
+
+async function createResources(items: Plan[]): Promise<{ first: number; last: number }> {
+  const first = Date.now();
+  await pool(items, CREATE_CONCURRENCY, async (p) => {
+    const spec: ExternalLLMSecretSpec = {
+      source: { secretId: secretName(p.secret) },
+      provider: 'openai',
+      refreshInterval: REFRESH,
+      auth: { roleArn: p.role },
+      target: { labels: { [SOURCE_LABEL]: `s${p.secret}` } },
+    } as ExternalLLMSecretSpec;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await customApi.createNamespacedCustomObject({
+          group: GROUP, version: VERSION, namespace: p.namespace, plural: PLURAL,
+          body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: p.name, namespace: p.namespace }, spec },
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await sleep(200 * (attempt + 1));
+      }
+    }
+  });
+  return { first, last: Date.now() };
+}
+
+async function countReady(): Promise<{ ready: number; total: number; notReadyReasons: Record<string, number> }> {
+  const list = await customApi.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, resourceVersion: '0' }) as { items: ExternalLLMSecret[] };
+  let ready = 0;
+  const notReadyReasons: Record<string, number> = {};
+  for (const els of list.items) {
+    const c = els.status?.conditions?.find((x) => x.type === 'Ready');
+    if (c?.status === 'True' && els.status?.observedGeneration === els.metadata.generation) ready++;
+    else { const r = c?.reason ?? 'NoStatus'; notReadyReasons[r] = (notReadyReasons[r] ?? 0) + 1; }
+  }
+  return { ready, total: list.items.length, notReadyReasons };
+}
+
+async function waitAllReady(op: OperatorProcess, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let lastLog = 0;
+  for (;;) {
+    const c = await countReady();
+    if (c.ready >= N) return Date.now();
+    if (!op.alive) throw new Error('the operator exited');
+    if (Date.now() > deadline) throw new Error(`timed out: ${c.ready}/${N} Ready; not ready: ${JSON.stringify(c.notReadyReasons)}`);
+    if (Date.now() - lastLog > 5000) { log(`${c.ready}/${N} Ready (${c.total} exist)`); lastLog = Date.now(); }
+    await sleep(POLL_MS);
+  }
+}
+
+/** Waits until the operator's queue is empty and the apiserver write count has not moved for quietMs. */
+async function settle(op: OperatorProcess, quietMs = 2000, maxMs = 15_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    const [m, w] = await Promise.all([op.metrics(), apiserverWrites()]);
+    const depth = sum(m.filter((x) => x.name === 'externalllmsecret_workqueue_depth'), () => true);
+    const writes = total(w);
+    if (writes !== last || depth > 0) { last = writes; since = Date.now(); }
+    if (Date.now() - since >= quietMs) return;
+    await sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation
+
+interface Rotation { secrets: number; kubernetesSecrets: number; p50Seconds: number; maxSeconds: number; minSeconds: number; timedOut: number }
+
+async function rotate(moto: string, plans: Plan[]): Promise<Rotation> {
+  const chosen = Array.from({ length: ROTATE }, (_, j) => Math.floor((j * M) / ROTATE));
+  const targets = new Map<string, number>(); // ns/name → secret
+  for (const p of plans) if (chosen.includes(p.secret)) targets.set(`${p.namespace}/${p.name}`, p.secret);
+  const putAt = new Map<number, number>();
+  await Promise.all(chosen.map(async (s) => { await putSecretValue(moto, secretName(s), { api_key: keyValue(s, 2) }); putAt.set(s, Date.now()); }));
+  log(`rotated ${chosen.length} secrets used by ${targets.size} resources; waiting for every Secret to hold the new value`);
+  const seen = new Map<string, number>();
+  const selector = `${SOURCE_LABEL} in (${chosen.map((s) => `s${s}`).join(',')})`;
+  const deadline = Date.now() + REFRESH_MS! * (1 + JITTER) + 60_000;
+  while (seen.size < targets.size && Date.now() < deadline) {
+    const list = await coreApi.listSecretForAllNamespaces({ labelSelector: selector, resourceVersion: '0' });
+    const now = Date.now();
+    for (const s of list.items) {
+      const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+      const secret = targets.get(key);
+      if (secret === undefined || seen.has(key)) continue;
+      const v = Buffer.from(s.data?.OPENAI_API_KEY ?? '', 'base64').toString('utf8');
+      if (v === keyValue(secret, 2)) seen.set(key, (now - putAt.get(secret)!) / 1000);
+    }
+    await sleep(250);
+  }
+  const lat = [...seen.values()].sort((a, b) => a - b);
+  const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.ceil(q * lat.length) - 1)]! : NaN);
+  return {
+    secrets: chosen.length, kubernetesSecrets: targets.size, timedOut: targets.size - seen.size,
+    p50Seconds: round(pct(0.5)), maxSeconds: round(lat.at(-1) ?? NaN), minSeconds: round(lat[0] ?? NaN),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+let env: RunningTestEnv | undefined;
+let operator: OperatorProcess | undefined;
+let cleaning: Promise<void> | undefined;
+const cleanup = () => (cleaning ??= (async () => {
+  await operator?.stop().catch(() => undefined);
+  await env?.stop().catch(() => undefined);
+})());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => { log(`${signal}: stopping the operator and the test environment`); void cleanup().then(() => process.exit(130)); });
+}
+
+function machine() {
+  const mem = readFileSync('/proc/meminfo', 'utf8');
+  return {
+    nproc: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memTotalGiB: round(totalmem() / 2 ** 30),
+    memAvailableGiB: round(Number(/MemAvailable:\s+(\d+)/.exec(mem)?.[1] ?? 0) / 2 ** 20),
+    node: process.version,
+    /** 1/5/15-minute load averages when the results were written: other work on the machine skews every time. */
+    loadAverage: loadavg().map((x) => round(x, 2)),
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
+  log(`N=${N} resources, M=${M} secrets, K=${K} namespaces, 2 roles, refresh ${REFRESH}, --concurrent ${CONCURRENT}, change detection ${CHANGE_DETECTION ? 'on' : 'off'}, batch get ${BATCH_GET ? 'on' : 'off'}, ${opt.precreate ? 'resources created before the operator starts' : 'operator running while resources are created'}`);
+  if (opt.compiled) {
+    log('compiling the operator (tsc) into bench/.build');
+    execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.json'), '--outDir', COMPILED_DIR], { cwd: repoRoot, stdio: 'inherit' });
+  }
+  env = await startTestEnv();
+  const moto = env.moto.endpoint;
+  customApi = kc().makeApiClient(CustomObjectsApi);
+  coreApi = kc().makeApiClient(CoreV1Api);
+  await applyCrds();
+
+  // AWS side: M secrets, 2 roles.
+  const trust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '*' }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] };
+  const roleArns = await Promise.all(ROLES.map((r) => createRole(moto, r, trust, allowAllPolicy)));
+  let t = Date.now();
+  await pool(Array.from({ length: M }, (_, s) => s), 20, async (s) => { await createSecret(moto, secretName(s), { api_key: keyValue(s, 1) }); });
+  log(`created ${M} AWS secrets in ${round((Date.now() - t) / 1000)} s`);
+  const namespaces = await Promise.all(Array.from({ length: K }, () => createTestNamespace('bench')));
+  const plans = plan(namespaces, roleArns);
+
+  const opLogDir = join(env.env.logsDir, 'operator');
+  mkdirSync(opLogDir, { recursive: true });
+  const opLog = join(opLogDir, 'bench-operator.log');
+  const opArgs = [...(CHANGE_DETECTION ? [] : ['--no-change-detection']), ...(BATCH_GET ? [] : ['--no-batch-get'])];
+
+  let created: { first: number; last: number };
+  let preCpu: Record<string, number>;
+  let spawnAt: number;
+  let s0: Snapshot; // operator up, before its work
+  let baseWrites: Record<string, number>;
+  if (opt.precreate) {
+    created = await createResources(plans);
+    log(`created ${N} ExternalLLMSecrets in ${round((created.last - created.first) / 1000)} s (operator not running)`);
+    baseWrites = await apiserverWrites();
+    preCpu = cpuByCommand();
+    spawnAt = Date.now();
+    operator = new OperatorProcess(await freePort(), await freePort(), opArgs, opLog);
+    await operator.waitReady();
+    s0 = await snapshot(operator);
+  } else {
+    spawnAt = Date.now();
+    operator = new OperatorProcess(await freePort(), await freePort(), opArgs, opLog);
+    await operator.waitReady();
+    s0 = await snapshot(operator);
+    baseWrites = s0.apiWrites;
+    preCpu = s0.cpuByCommand;
+    log(`operator pid ${operator.pid} ready in ${round((Date.now() - spawnAt) / 1000)} s (RSS ${round(s0.proc.rssKb / 1024)} MB); creating ${N} ExternalLLMSecrets, ${CREATE_CONCURRENCY} at a time`);
+    created = await createResources(plans);
+    log(`created ${N} ExternalLLMSecrets in ${round((created.last - created.first) / 1000)} s`);
+  }
+  const idle = s0.proc;
+  const allReadyAt = await waitAllReady(operator, Math.max(300_000, N * 100));
+  log(`all ${N} Ready ${round((allReadyAt - created.first) / 1000)} s after the first create, ${round((allReadyAt - spawnAt) / 1000)} s after the operator started`);
+  await settle(operator);
+  const s1 = await snapshot(operator);
+  // Cold start: AWS and process figures from the operator's start (its counters start at 0);
+  // apiserver writes from before its start, minus the bench's own N creates.
+  const zero: Snapshot = { at: spawnAt, cpuByCommand: preCpu, syncSeconds: { sum: 0, count: 0 }, aws: {}, syncs: {}, opKube: {}, apiWrites: baseWrites, proc: { rssKb: 0, hwmKb: 0, cpuSec: 0 } };
+  const benchCreates: Record<string, number> = opt.precreate ? {} : { 'POST externalllmsecrets': N };
+  const cold = delta(zero, s1, benchCreates);
+  const coldPeakRssMb = round(operator.lastHwmKb / 1024);
+
+  // Steady state: one refresh interval (+ jitter) after everything is Ready, every resource has
+  // had its first refresh; then take exactly one interval.
+  const steadyFrom = allReadyAt + REFRESH_MS! * (1 + JITTER) + 2000;
+  log(`waiting ${round((steadyFrom - Date.now()) / 1000)} s for steady state, then measuring one ${REFRESH} refresh window`);
+  await sleep(Math.max(0, steadyFrom - Date.now()));
+  const s2 = await snapshot(operator);
+  await sleep(REFRESH_MS!);
+  const s3 = await snapshot(operator);
+  const steady = delta(s2, s3);
+  log(`steady window: ${steady.reconciles} reconciles, ${steady.awsSecretsManager} Secrets Manager calls ${JSON.stringify(steady.aws)}, ${steady.apiserverWritesTotal} apiserver writes`);
+
+  let rotation: Rotation | undefined;
+  let rotationDelta: Delta | undefined;
+  if (!opt['skip-rotation']) {
+    rotation = await rotate(moto, plans);
+    const s4 = await snapshot(operator);
+    rotationDelta = delta(s3, s4);
+    log(`rotation: p50 ${rotation.p50Seconds} s, max ${rotation.maxSeconds} s over ${rotation.kubernetesSecrets} Secrets (${rotation.timedOut} timed out)`);
+  }
+  const end = await snapshot(operator);
+  const peakRssMb = round(operator.lastHwmKb / 1024);
+  await operator.stop();
+  operator = undefined;
+  const profile = opt['cpu-prof'] ? summarizeProfile(opLogDir) : undefined;
+
+  // -------------------------------------------------------------------------------------------
+  // Targets
+  const coldSeconds = (allReadyAt - (opt.precreate ? spawnAt : created.first)) / 1000;
+  const coldTarget = N <= 1000 ? 15 : N <= 10_000 ? 120 : (120 * N) / 10_000;
+  const awsTarget = Math.ceil(M / (CHANGE_DETECTION ? 100 : 20)) + 3;
+  const distinctSessions = ROLES.length * K; // session-tag mode "namespace": one session per (role, namespace)
+  const rows: Array<[string, string, string, string]> = [];
+  const pass = (ok: boolean) => (ok ? 'pass' : 'MISS');
+  rows.push([opt.precreate ? 'cold start: operator start → all Ready' : 'cold start: first create → all Ready', `${round(coldSeconds)} s`, `< ${coldTarget} s`, pass(coldSeconds < coldTarget)]);
+  rows.push(['  (operator start → all Ready)', `${round((allReadyAt - spawnAt) / 1000)} s`, '', '']);
+  rows.push(['  (creating the N resources took)', `${round((created.last - created.first) / 1000)} s`, '', '']);
+  rows.push(['cold start: Secrets Manager calls', `${cold.awsSecretsManager} ${fmt(cold.aws, 'secretsmanager/')}`, '', '']);
+  rows.push(['cold start: STS calls', `${cold.sts} ${fmt(cold.aws, 'sts/')}`, `AssumeRole ≤ ${distinctSessions} (2 roles × ${K} ns)`, pass(cold.assumeRole <= distinctSessions)]);
+  rows.push(['cold start: apiserver writes (operator)', `${cold.apiserverWritesTotal} ${fmt(cold.apiserverWrites)}`, `~${3 * N} (Secret + status + event each)`, '']);
+  rows.push(['cold start: operator CPU; mean reconcile', `${cold.cpuSeconds} s; ${cold.meanReconcileMs} ms`, '', '']);
+  rows.push(['cold start: CPU s by process (2 cores shared)', fmt(cold.machineCpuSeconds), '', '']);
+  rows.push([`steady: Secrets Manager calls in one ${REFRESH} window`, `${steady.awsSecretsManager} ${fmt(steady.aws, 'secretsmanager/')}`, `≤ ${awsTarget} (ceil(M/${CHANGE_DETECTION ? 100 : 20})+3)`, pass(steady.awsSecretsManager <= awsTarget)]);
+  rows.push(['  (reconciles in that window)', `${steady.reconciles} ${fmt(steady.syncs)}`, '', '']);
+  rows.push(['steady: STS calls', `${steady.sts}`, '0 (credentials live 1 h)', pass(steady.sts === 0)]);
+  rows.push(['steady: apiserver writes (unchanged cycle)', `${steady.apiserverWritesTotal} ${fmt(steady.apiserverWrites)}`, '0', pass(steady.apiserverWritesTotal === 0)]);
+  rows.push(['steady: operator CPU per window', `${steady.cpuSeconds} s (${round((100 * steady.cpuSeconds) / steady.seconds)}% of a core)`, '', '']);
+  if (rotation) {
+    rows.push([`rotation of ${rotation.secrets} secrets (${rotation.kubernetesSecrets} Secrets): p50 / max`, `${rotation.p50Seconds} s / ${rotation.maxSeconds} s${rotation.timedOut ? ` (${rotation.timedOut} never)` : ''}`, '< 70 s p100', pass(rotation.timedOut === 0 && rotation.maxSeconds < 70)]);
+  }
+  rows.push(['operator STS calls, whole run', `${end.aws ? total(Object.fromEntries(Object.entries(end.aws).filter(([k]) => k.startsWith('sts/')))) : 0} ${fmt(end.aws, 'sts/')}`, `≤ ${distinctSessions} AssumeRole + 1 GetCallerIdentity`, pass(sumPrefix(end.aws, 'sts/AssumeRole/') <= distinctSessions)]);
+  rows.push(['operator peak RSS (VmHWM)', `${peakRssMb} MB (idle at start ${round(idle.rssKb / 1024)} MB; at cold-start end ${coldPeakRssMb} MB)`, N <= 1000 ? '< 150 MB' : '', N <= 1000 ? pass(peakRssMb < 150) : '']);
+  rows.push(['operator CPU, whole run', `${end.proc.cpuSec} s over ${round((end.at - spawnAt) / 1000)} s`, '', '']);
+
+  const m = machine();
+  const result = {
+    startedAt: startedAt.toISOString(),
+    machine: { ...m, loadAverageAtStart: loadAtStart },
+    options: { operator: opt.compiled ? 'node bench/.build/src/main.js (tsc output)' : 'node --import tsx src/main.ts', resources: N, secrets: M, namespaces: K, roles: ROLES.length, refreshInterval: REFRESH, concurrent: CONCURRENT, createConcurrency: CREATE_CONCURRENCY, precreate: opt.precreate, changeDetection: CHANGE_DETECTION, batchGet: BATCH_GET, rotateSecrets: ROTATE },
+    coldStart: {
+      secondsFromFirstCreate: round((allReadyAt - created.first) / 1000, 2),
+      secondsFromOperatorStart: round((allReadyAt - spawnAt) / 1000, 2),
+      createSeconds: round((created.last - created.first) / 1000, 2),
+      ...cold,
+      peakRssMb: coldPeakRssMb,
+      idleRssMb: round(idle.rssKb / 1024),
+    },
+    steadyState: steady,
+    rotation: rotation ? { ...rotation, window: rotationDelta } : undefined,
+    wholeRun: { aws: end.aws, syncs: end.syncs, cpuSeconds: end.proc.cpuSec, peakRssMb, seconds: round((end.at - spawnAt) / 1000) },
+    targets: rows.filter((r) => r[3] !== '').map(([what, measured, target, verdict]) => ({ what, measured, target, verdict })),
+    operatorLog: opLog,
+    cpuProfile: profile,
+  };
+  const dir = join(repoRoot, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+
+  const w = [Math.max(...rows.map((r) => r[0].length)), Math.min(90, Math.max(...rows.map((r) => r[1].length))), Math.max(...rows.map((r) => r[2].length))];
+  const line = (r: string[]) => `| ${r[0]!.padEnd(w[0]!)} | ${r[1]!.padEnd(w[1]!)} | ${r[2]!.padEnd(w[2]!)} | ${r[3]!.padEnd(4)} |`;
+  process.stdout.write(`\nexternal-llm-secrets benchmark: ${N} ExternalLLMSecrets, ${M} AWS secrets, ${K} namespaces, 2 roles, refresh ${REFRESH}, change detection ${CHANGE_DETECTION ? 'on' : 'off'}\n`);
+  process.stdout.write(`machine: ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}; load average at start ${loadAtStart.join(' ')}, at end ${m.loadAverage.join(' ')}\n\n`);
+  process.stdout.write(`${line(['measure', 'measured', 'target', ''])}\n${line(['-'.repeat(w[0]!), '-'.repeat(w[1]!), '-'.repeat(w[2]!), '----'])}\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  if (profile) process.stdout.write(`\noperator CPU profile (${profile.file}), self time by function:\n${profile.top.map((t) => `  ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}`).join('\n')}\nby package: ${fmt(profile.byPackage)}\n`);
+  process.stdout.write(`\nresults: ${path}\noperator log: ${opLog}\n`);
+}
+
+/** Self time by function (and by package for node_modules) from the V8 .cpuprofile the operator wrote on exit. */
+function summarizeProfile(dir: string): { file: string; top: Array<{ fn: string; percent: number }>; byPackage: Record<string, number> } | undefined {
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)).at(-1);
+  if (!file) return undefined;
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[] };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const counts = new Map<string, number>();
+  const pkgs: Record<string, number> = {};
+  for (const id of prof.samples) {
+    const cf = byId.get(id)?.callFrame;
+    if (!cf) continue;
+    const where = cf.url.replace(/^file:\/\//, '').replace(`${repoRoot}/`, '');
+    const key = `${cf.functionName || '(anonymous)'} ${where}:${cf.lineNumber + 1}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1] ?? (where.startsWith('src/') ? 'src (operator)' : where === '' ? `(${cf.functionName})` : 'node internals');
+    pkgs[pkg] = (pkgs[pkg] ?? 0) + 1;
+  }
+  const n = prof.samples.length || 1;
+  return {
+    file,
+    top: [...counts].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([fn, c]) => ({ fn, percent: (100 * c) / n })),
+    byPackage: Object.fromEntries(Object.entries(pkgs).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => [k, round((100 * v) / n)])),
+  };
+}
+
+function sumPrefix(r: Record<string, number>, prefix: string): number {
+  return total(Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith(prefix))));
+}
+
+/** "(Op: n, Op: n)" from a breakdown, optionally only keys with a prefix (dropped from the label). */
+function fmt(r: Record<string, number>, prefix = ''): string {
+  const parts = Object.entries(r).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => `${k.slice(prefix.length).replace(/\/success$/, '')}: ${v}`);
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
+
+try {
+  await main();
+  await cleanup();
+  process.exit(0);
+} catch (err) {
+  log(`failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  await cleanup();
+  process.exit(1);
+}
