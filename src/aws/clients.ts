@@ -53,35 +53,26 @@ export class AwsClientFactory {
 
   /** identityKey names the credentials (never contains them); one client per key and region. */
   secretsManager(identityKey: string, region: string, credentials: Credentials | undefined): SecretsManagerClient {
-    const key = `${identityKey}|${region}`;
-    let client = this.#sm.get(key);
-    if (!client) {
-      const endpoint = this.#endpoints.secretsManagerEndpoints?.[region] ?? this.#endpoints.secretsManagerEndpoint;
-      client = new SecretsManagerClient({
-        region,
-        ...(endpoint ? { endpoint } : {}),
-        ...(credentials ? { credentials } : {}),
-        maxAttempts: this.#endpoints.maxAttempts,
-      });
-      countCalls(client as unknown as StackClient, 'secretsmanager', this.#metrics);
-      this.#sm.set(key, client);
-    }
-    return client;
+    const endpoint = this.#endpoints.secretsManagerEndpoints?.[region] ?? this.#endpoints.secretsManagerEndpoint;
+    return this.#client(this.#sm, 'secretsmanager', identityKey, region, (config) => new SecretsManagerClient(config), endpoint, credentials);
   }
 
   sts(identityKey: string, region: string, credentials: Credentials | undefined): STSClient {
+    const endpoint = this.#endpoints.stsEndpoints?.[region] ?? this.#endpoints.stsEndpoint;
+    return this.#client(this.#sts, 'sts', identityKey, region, (config) => new STSClient(config), endpoint, credentials);
+  }
+
+  #client<C>(
+    cache: Map<string, C>, service: 'secretsmanager' | 'sts', identityKey: string, region: string,
+    make: (config: { region: string; endpoint?: string; credentials?: Credentials; maxAttempts: number }) => C,
+    endpoint: string | undefined, credentials: Credentials | undefined,
+  ): C {
     const key = `${identityKey}|${region}`;
-    let client = this.#sts.get(key);
+    let client = cache.get(key);
     if (!client) {
-      const endpoint = this.#endpoints.stsEndpoints?.[region] ?? this.#endpoints.stsEndpoint;
-      client = new STSClient({
-        region,
-        ...(endpoint ? { endpoint } : {}),
-        ...(credentials ? { credentials } : {}),
-        maxAttempts: this.#endpoints.maxAttempts,
-      });
-      countCalls(client as unknown as StackClient, 'sts', this.#metrics);
-      this.#sts.set(key, client);
+      client = make({ region, ...(endpoint ? { endpoint } : {}), ...(credentials ? { credentials } : {}), maxAttempts: this.#endpoints.maxAttempts });
+      countCalls(client as unknown as StackClient, service, this.#metrics);
+      cache.set(key, client);
     }
     return client;
   }
