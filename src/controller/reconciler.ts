@@ -27,7 +27,7 @@ import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
 import { renderSecretData, type RenderLimits } from '../sync/render.js';
 import type { SourceSecret } from '../sync/source.js';
 import { ConditionType, getCondition, removeCondition, sameStatus, setCondition, statusPatch } from '../sync/status.js';
-import { jitteredInterval } from './backoff.js';
+import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
 import { errorSummary } from './informer.js';
 
 export const DEFAULT_REFRESH_INTERVAL = '1h';
@@ -166,10 +166,9 @@ export class ExternalLLMSecretReconciler {
     const access = await this.#access(els);
     const current = drifted ? undefined : await this.#stillCurrent(els, access);
     if (current) {
-      // A refresh with nothing new: no value read, no write. The next one is timed from the
-      // listing that said so, without jitter, so resources that shared a listing come due
-      // together and share the next one too (one ListSecrets per account, region and cycle).
-      this.#remember(key, els, intervalMs, current.listedAt);
+      // A refresh with nothing new: no value read, no write. The next one lands on the grid of
+      // this account and region, so its resources share one ListSecrets per cycle.
+      this.#remember(key, els, intervalMs, current.listed ? nextAlignedRefresh(Date.now(), intervalMs, `${access.listKey}|${intervalMs}`) : undefined);
       const created = els.status?.syncedVersionCreatedAt;
       this.#recordSuccess(els, created ? new Date(created) : undefined, now);
       return { outcome: 'unchanged', requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
@@ -278,13 +277,14 @@ export class ExternalLLMSecretReconciler {
     return now >= memory.at + memory.intervalMs;
   }
 
-  /** `listedAt`: timed from a shared listing, exactly; otherwise from now, with jitter. */
-  #remember(key: string, els: ExternalLLMSecret, intervalMs: number, listedAt?: number): void {
+  /** The next refresh: at `dueAt` when given (aligned), otherwise one jittered interval from now. */
+  #remember(key: string, els: ExternalLLMSecret, intervalMs: number, dueAt?: number): void {
+    const wait = intervalMs === 0 ? 0 : dueAt !== undefined ? intervalMs : jitteredInterval(intervalMs);
     this.#refreshed.set(key, {
-      at: listedAt ?? Date.now(),
+      at: dueAt !== undefined ? dueAt - wait : Date.now(),
       generation: els.metadata.generation,
       forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
-      intervalMs: intervalMs === 0 || listedAt !== undefined ? intervalMs : jitteredInterval(intervalMs),
+      intervalMs: wait,
     });
   }
 
@@ -322,7 +322,7 @@ export class ExternalLLMSecretReconciler {
    * hash matched) already holds the right data: a pinned versionId, or change detection saying
    * the stage still points at it.
    */
-  async #stillCurrent(els: ExternalLLMSecret, access: Access): Promise<{ listedAt?: number } | undefined> {
+  async #stillCurrent(els: ExternalLLMSecret, access: Access): Promise<{ listed: boolean } | undefined> {
     const status = els.status;
     const synced = status?.syncedVersionId;
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
@@ -333,10 +333,10 @@ export class ExternalLLMSecretReconciler {
       && els.spec.expiry === undefined;
     if (!settled) return undefined;
     const { secretId, versionId, versionStage } = els.spec.source;
-    if (versionId !== undefined) return versionId === synced ? {} : undefined;
+    if (versionId !== undefined) return versionId === synced ? { listed: false } : undefined;
     if (!this.#d.versions) return undefined;
     const found = await this.#d.versions.lookup(access.listKey, access.identityKey, access.client, secretId, versionStage ?? 'AWSCURRENT');
-    return found.known && found.versionId === synced ? { listedAt: found.listedAt } : undefined;
+    return found.known && found.versionId === synced ? { listed: true } : undefined;
   }
 
   async #readSource(els: ExternalLLMSecret, access: Access, maxAgeMs: number): Promise<SourceSecret> {
