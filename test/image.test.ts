@@ -13,16 +13,15 @@
 import { chmodSync, chownSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiextensionsV1Api, ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../src/crds/constants.js';
 import type { ExternalLLMSecret } from '../src/crds/types.js';
 import {
   buildImage, engineCli, ensureBaseImage, ensureContainerEngine, planContainerEngine, useForTestcontainers, type ContainerEngine,
 } from './env/container.js';
-import { createSecret, freePort, getTestEnv, repoRoot } from './env/index.js';
+import { applyCrds, createSecret, freePort, getTestEnv, repoRoot } from './env/index.js';
 import { metricValue } from './helpers/process.js';
 
 const TAG = 'localhost/external-llm-secrets:test';
@@ -74,26 +73,6 @@ async function k3sLocalStackBackend(): Promise<Backend> {
   };
 }
 
-async function applyCrds(kc: KubeConfig): Promise<void> {
-  const api = kc.makeApiClient(ApiextensionsV1Api);
-  const dir = join(repoRoot, 'deploy', 'crds');
-  const { readdirSync } = await import('node:fs');
-  for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-      const crd = doc.toJS() as V1CustomResourceDefinition | null;
-      if (crd?.kind !== 'CustomResourceDefinition') continue;
-      try {
-        await api.createCustomResourceDefinition({ body: crd });
-      } catch (err) {
-        if (!(err instanceof ApiException && err.code === 409)) throw err;
-      }
-      await until(`CRD ${crd.metadata!.name} established`, async () => {
-        const c = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
-        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ? true : undefined;
-      });
-    }
-  }
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, alive?: () => Promise<void>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -157,7 +136,7 @@ describe(title, () => {
     mkdirSync(backend.logsDir, { recursive: true });
     await timed('image build', () => buildImage(engine, { baseImage: base, tag: TAG, logPath: join(backend!.logsDir, 'image-build.log') }));
 
-    await applyCrds(backend.kc);
+    await applyCrds(undefined, backend.kc);
     namespace = `image-${Math.random().toString(36).slice(2, 8)}`;
     await backend.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
     await createSecret({ endpoint: backend.awsEndpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }, secretId, { api_key: seeded, organization: 'org-image' });

@@ -10,7 +10,7 @@ import {
 } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 
-const NAMESPACES = 16;
+const NAMESPACES = 17;
 let pool: string[] = [];
 let operator: TestOperator;
 let moto: string;
@@ -43,6 +43,20 @@ describe('mapping', () => {
     await waitForEvent(n, 'openai', 'Synced');
     const secret = await readSecret(n, 'openai');
     expect(secret?.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('external-llm-secrets');
+  });
+
+  it('a first sync writes the Secret once, the status once and one event', async () => {
+    const n = ns();
+    const secretId = id('once');
+    await createSecret(moto, secretId, { api_key: 'once-1' });
+    await sleep(300);
+    const count = (resource: string, verb: string, subresource?: string) => apiserverRequestCount({ verb: [verb], resource, ...(subresource ? { subresource } : {}) });
+    const before = await Promise.all([count('secrets', 'POST'), count('secrets', 'PUT'), count('externalllmsecrets', 'PATCH', 'status'), count('events', 'POST')]);
+    await createEls(n, 'once', { source: { secretId }, data: [{ secretKey: 'K', property: 'api_key' }] });
+    await waitForReady(n, 'once', isReady);
+    await sleep(1_500);
+    const after = await Promise.all([count('secrets', 'POST'), count('secrets', 'PUT'), count('externalllmsecrets', 'PATCH', 'status'), count('events', 'POST')]);
+    expect(after.map((v, i) => v - before[i]!)).toEqual([1, 0, 1, 1]);
   });
 
   it('copies a plain-string secret whole', async () => {

@@ -155,7 +155,10 @@ export class ExternalLLMSecretReconciler {
     const { namespace, name } = els.metadata;
     const targetName = els.spec.target?.name ?? name;
     const policy = els.spec.target?.creationPolicy ?? 'Owner';
-    const live = await this.#liveSecret(namespace, targetName);
+    // A Merge target is foreign by definition, so never in the managed cache: read it. For the
+    // others a cache miss usually means "not created yet", and the create below finds out
+    // otherwise (409) without a GET per new resource.
+    let live = policy === 'Merge' ? await this.#liveSecret(namespace, targetName) : this.#d.getCachedSecret(namespace, targetName);
     const now = this.#now();
     const due = this.#isDue(key, els, intervalMs, now.getTime());
     const drifted = live === undefined || this.#hashLive(live, policy) !== els.status?.dataHash;
@@ -181,18 +184,27 @@ export class ExternalLLMSecretReconciler {
     const source = await this.#readSource(els, access, maxAgeMs);
     const rendered = renderSecretData(els.spec, source, this.#d.config.limits);
     const desired = this.#desired(els, targetName, rendered.data);
-    const plan = planSecret(desired, live);
-    let written: V1Secret | undefined;
+    let plan = planSecret(desired, live);
+    let created = false;
+    if (plan.action === 'create') {
+      created = (await this.#tryCreate(plan.body, targetName)) === 'created';
+      if (!created) {
+        // Someone else's Secret (or ours, not yet in the cache): decide against what is there.
+        live = await this.#liveSecret(namespace, targetName);
+        plan = planSecret(desired, live);
+      }
+    }
     let changedKeys: string[] = [];
     switch (plan.action) {
       case 'refuse':
         throw new SyncError(plan.reason, plan.message, { retryable: plan.retryable });
       case 'create':
-        written = await this.#write(() => this.#d.kube.createSecret(plan.body), targetName);
+        // Created above; or it existed (409), and was gone again when we read it: create now.
+        if (!created) await this.#write(() => this.#d.kube.createSecret(plan.body), targetName);
         changedKeys = Object.keys(rendered.data);
         break;
       case 'update':
-        written = await this.#write(() => this.#d.kube.replaceSecret(plan.body), targetName);
+        await this.#write(() => this.#d.kube.replaceSecret(plan.body), targetName);
         changedKeys = plan.changedKeys;
         break;
       case 'none':
@@ -230,7 +242,6 @@ export class ExternalLLMSecretReconciler {
     await this.#announce(els, plan.action, changedKeys, targetName, source);
     this.#remember(key, els, intervalMs);
     this.#recordSuccess(els, source.createdDate, now);
-    void written;
     return {
       outcome: plan.action === 'none' && !statusChanged ? 'unchanged' : 'written',
       versionId: source.versionId,
@@ -240,8 +251,18 @@ export class ExternalLLMSecretReconciler {
     };
   }
 
-  /** The live target Secret: from the managed-Secret cache, or a GET when the cache lacks it
-   * (a foreign Secret, a Merge target, or one created a moment ago). */
+  /** Creates the Secret; 'exists' when a Secret of that name is already there. */
+  async #tryCreate(body: V1Secret, targetName: string): Promise<'created' | 'exists'> {
+    try {
+      await this.#d.kube.createSecret(body);
+      return 'created';
+    } catch (err) {
+      if (isConflict(err)) return 'exists';
+      throw this.#writeError(err, targetName);
+    }
+  }
+
+  /** The live target Secret: from the managed-Secret cache, or a GET when the cache lacks it. */
   async #liveSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
     const cached = this.#d.getCachedSecret(namespace, name);
     if (cached) return cached;
@@ -373,10 +394,15 @@ export class ExternalLLMSecretReconciler {
     try {
       return await call();
     } catch (err) {
-      // 409: someone changed or created the Secret since we looked; retry against the new state.
-      const retryable = isConflict(err) || (httpCode(err) ?? 500) >= 500 || httpCode(err) === 429 || httpCode(err) === undefined;
-      throw new SyncError(Reason.KubernetesError, `writing Secret ${targetName}: ${apiMessage(err)}`, { retryable, cause: err });
+      throw this.#writeError(err, targetName);
     }
+  }
+
+  #writeError(err: unknown, targetName: string): SyncError {
+    // 409: someone changed or created the Secret since we looked; retry against the new state.
+    const code = httpCode(err);
+    const retryable = isConflict(err) || code === undefined || code >= 500 || code === 429;
+    return new SyncError(Reason.KubernetesError, `writing Secret ${targetName}: ${apiMessage(err)}`, { retryable, cause: err });
   }
 
   async #restartRollouts(els: ExternalLLMSecret, conditions: Condition[], now: Date): Promise<Condition[]> {

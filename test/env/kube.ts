@@ -95,8 +95,8 @@ export async function apiserverRequestCount(filter: RequestFilter = {}): Promise
 }
 
 /** Creates or replaces a CRD and waits until it is Established (served). */
-export async function applyCrd(crd: V1CustomResourceDefinition): Promise<void> {
-  const api = adminKubeConfig().makeApiClient(ApiextensionsV1Api);
+export async function applyCrd(crd: V1CustomResourceDefinition, kc: KubeConfig = adminKubeConfig()): Promise<void> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
   const name = crd.metadata!.name!;
   try {
     await api.createCustomResourceDefinition({ body: crd });
@@ -112,7 +112,7 @@ export async function applyCrd(crd: V1CustomResourceDefinition): Promise<void> {
 }
 
 /** Applies every CustomResourceDefinition in the YAML files of `dir` (default deploy/crds). */
-export async function applyCrds(dir = join(repoRoot, 'deploy', 'crds')): Promise<string[]> {
+export async function applyCrds(dir = join(repoRoot, 'deploy', 'crds'), kc?: KubeConfig): Promise<string[]> {
   const names: string[] = [];
   for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
     // loadAllYaml turns JSON field names into client-node's model (x-kubernetes-validations →
@@ -121,7 +121,7 @@ export async function applyCrds(dir = join(repoRoot, 'deploy', 'crds')): Promise
     for (const doc of loadAllYaml(readFileSync(join(dir, file), 'utf8'))) {
       const crd = doc as V1CustomResourceDefinition | null;
       if (crd?.kind !== 'CustomResourceDefinition') continue;
-      await applyCrd(crd);
+      await applyCrd(crd, kc);
       names.push(crd.metadata!.name!);
     }
   }
