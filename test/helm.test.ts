@@ -336,6 +336,7 @@ interface Probe {
   startup: string;
   ready: boolean;
   secret: boolean;
+  mergeReady: boolean;
   event: boolean;
   saReady: boolean;
   rotated: boolean;
@@ -396,8 +397,12 @@ async function rbacScenario(label: string, mutate: (objs: Obj[]) => void): Promi
     rolloutRestartTargets: WORKLOADS.map((k) => ({ kind: k, name: `app-${k.toLowerCase()}` })),
   });
   await createEls(ns, 'sa', { source: { secretId: saId }, auth: { serviceAccountRef: { name: 'app-reader' } }, data: [{ secretKey: 'K', property: 'api_key' }] });
+  // Merge into a Secret the operator does not own: the one path that must read a Secret first
+  // (new Secrets are created optimistically, without a GET).
+  await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'shared' }, stringData: { THEIRS: 'keep' } } });
+  await createEls(ns, 'merge', { source: { secretId: plainId }, target: { name: 'shared', creationPolicy: 'Merge' }, data: [{ secretKey: 'K', property: 'api_key' }] });
 
-  const probe: Probe = { startup: 'ok', ready: false, secret: false, event: false, saReady: false, rotated: false, restarted: [], watchFailures: 0, eventFailures: 0, leaseFailures: 0, leader: false };
+  const probe: Probe = { startup: 'ok', ready: false, secret: false, event: false, saReady: false, mergeReady: false, rotated: false, restarted: [], watchFailures: 0, eventFailures: 0, leaseFailures: 0, leader: false };
   const deployment = deploymentOf(objs);
   const kc = await kubeConfigForServiceAccount(ns, deployment.spec!.template.spec!.serviceAccountName!);
   let op: TestOperator | undefined;
@@ -418,6 +423,7 @@ async function rbacScenario(label: string, mutate: (objs: Obj[]) => void): Promi
     probe.secret = (await readSecret(ns, 'plain')) !== undefined;
     probe.event = await until(async () => (await events(ns, 'plain')).some((e) => e.reason === 'Synced'), probe.ready ? 4_000 : 500);
     probe.saReady = await until(async () => ready(await getEls(ns, 'sa'))?.status === 'True', probe.ready ? 8_000 : 500);
+    probe.mergeReady = await until(async () => ready(await getEls(ns, 'merge'))?.status === 'True', probe.ready ? 8_000 : 500);
     if (probe.ready) {
       await serially(() => putSecretValue(moto, plainId, { api_key: 'v2' }));
       await patchEls(ns, 'plain', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: 'rotate' } } });
@@ -462,6 +468,7 @@ function broke(p: Probe): string {
     else if (!p.secret) what.push('no Secret');
     if (p.ready && !p.event) what.push(`no Events (${p.eventFailures} "could not record event")`);
     if (p.ready && !p.saReady) what.push('serviceAccountRef resource never Ready');
+    if (p.ready && !p.mergeReady) what.push('Merge into an existing Secret never Ready');
     if (p.ready && !p.rotated) what.push('rotation not written');
     if (p.rotated && p.restarted.length < WORKLOADS.length) what.push(`rollout restart missing for ${WORKLOADS.filter((k) => !p.restarted.includes(k)).join(', ')}`);
     if (p.leaseFailures > 0) what.push(`lease renewal fails (${p.leaseFailures} "lease update failed"; leadership is lost after the renew deadline)`);
