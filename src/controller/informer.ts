@@ -99,8 +99,8 @@ export class SupervisedInformer<T extends KubernetesObject> {
       }
       return result;
     }, false, labelSelector);
-    lw.on('add', (o) => this.#handlers.add(o));
-    lw.on('update', (o) => this.#handlers.update(o));
+    lw.on('add', (o) => this.#handlers.add(slim(o)));
+    lw.on('update', (o) => this.#handlers.update(slim(o)));
     lw.on('delete', (o) => this.#handlers.delete(o));
     lw.on('connect', () => this.#onConnect(lw));
     lw.on('error', (err) => this.#onError(lw, err));
@@ -146,6 +146,22 @@ export class SupervisedInformer<T extends KubernetesObject> {
     if (current && current !== this.#serving) void current.stop();
     this.#launch();
   }
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what the operator never reads from a cached object: managedFields and kubectl's
+ * last-applied copy of the whole object. ListWatch caches the very object it passes to its
+ * handlers (they run right after it is stored), so this shrinks the cache itself: at 10,000
+ * resources these fields were most of the informer memory.
+ */
+export function slim<T extends KubernetesObject>(o: T): T {
+  if (o.metadata) {
+    delete o.metadata.managedFields;
+    if (o.metadata.annotations?.[LAST_APPLIED] !== undefined) delete o.metadata.annotations[LAST_APPLIED];
+  }
+  return o;
 }
 
 /** A short, value-free description of a Kubernetes client error. */
