@@ -99,9 +99,10 @@ export class ExternalLLMSecretReconciler {
   /** When each resource last read its source. In memory on purpose: writing it to status on every
    * refresh would turn every unchanged refresh into an apiserver write. */
   readonly #refreshed = new Map<string, RefreshMemory>();
-  /** The object as our last status write returned it. The informer cache catches up a moment
-   * later; a reconcile in between must not mistake the old status for drift and write again. */
-  readonly #written = new Map<string, ExternalLLMSecret>();
+  /** Our last status write as the apiserver returned it (uid, resourceVersion, status only). The
+   * informer cache catches up a moment later; a reconcile in between must not mistake the old
+   * status for drift and write again. */
+  readonly #written = new Map<string, Pick<ExternalLLMSecret, 'status'> & { metadata: { uid: string; resourceVersion?: string } }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -271,6 +272,11 @@ export class ExternalLLMSecretReconciler {
     } catch (err) {
       throw new SyncError(Reason.KubernetesError, `reading Secret ${namespace}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
     }
+  }
+
+  #rememberWrite(written: ExternalLLMSecret): void {
+    const { namespace, name, uid, resourceVersion } = written.metadata;
+    this.#written.set(`${namespace}/${name}`, { metadata: { uid, resourceVersion }, status: written.status });
   }
 
   #freshest(key: string, cached: ExternalLLMSecret): ExternalLLMSecret {
@@ -448,7 +454,7 @@ export class ExternalLLMSecretReconciler {
   async #writeStatus(els: ExternalLLMSecret, next: ExternalLLMSecretStatus): Promise<void> {
     const { namespace, name } = els.metadata;
     try {
-      this.#written.set(`${namespace}/${name}`, await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
+      this.#rememberWrite(await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
     } catch (err) {
       if (isNotFound(err)) return; // deleted while we worked
       throw new SyncError(Reason.KubernetesError, `writing status of ${namespace}/${name}: ${apiMessage(err)}`, { retryable: true, cause: err });
@@ -480,7 +486,7 @@ export class ExternalLLMSecretReconciler {
     };
     if (sameStatus(els.status, next)) return;
     try {
-      this.#written.set(`${namespace}/${name}`, await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
+      this.#rememberWrite(await this.#d.kube.patchStatus(namespace, name, statusPatch(els.status, next)));
     } catch (err) {
       this.#d.log.warn({ namespace, name, err: errorSummary(err) }, 'could not write failure status');
     }
