@@ -141,7 +141,7 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-async function checkCrdInstalled(kube: KubeClient, namespace: string | undefined): Promise<void> {
+export async function checkCrdInstalled(kube: KubeClient, namespace: string | undefined): Promise<void> {
   try {
     if (namespace) await kube.custom.listNamespacedCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', namespace, plural: 'externalllmsecrets', limit: 1 });
     else await kube.custom.listClusterCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', plural: 'externalllmsecrets', limit: 1 });
