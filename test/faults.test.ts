@@ -3,18 +3,17 @@
 // them a sampler reads every managed Secret every 250 ms and fails the test if one ever holds data
 // that is not a version of its source, or disappears once written. Durations are shortened from
 // the issue's (60 s storm, 2 min outage) to keep CI time sane; each test name says what it uses.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION } from '../src/crds/constants.js';
 import type { ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { HttpFaultProxy, TcpFaultProxy } from './env/fault-proxy.js';
-import { adminKubeConfig, apiserverRequestCount, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue, repoRoot } from './env/index.js';
+import { adminKubeConfig, apiserverRequestCount, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue } from './env/index.js';
 import { core, createEls, deleteEls, events, getEls, patchEls, ready, sleep } from './helpers/els.js';
-import { operatorLogDir, startTestOperator, type TestOperator } from './helpers/operator.js';
+import { startTestOperator, type TestOperator } from './helpers/operator.js';
+import { startOperatorProcess } from './helpers/process.js';
 
 /** Values seeded by this suite carry the leak-scan marker (test/zz-leak-scan.test.ts). */
 const secretValue = () => `SECRETVALUE-${randomBytes(8).toString('hex')}`;
@@ -342,7 +341,6 @@ describe('apiserver faults', () => {
 
 describe('operator killed', () => {
   it('SIGKILLed at random points 20 times while resources are created, rotated and deleted; a final start converges with no partial, duplicated or orphaned Secrets', async () => {
-    const env = getTestEnv();
     const ns = await createTestNamespace('kill');
     const sampler = new Sampler([ns]);
     const TOTAL = 30;
@@ -351,22 +349,8 @@ describe('operator killed', () => {
 
     let child: ChildProcess | undefined;
     let runs = 0;
-    const startChild = (): ChildProcess => {
-      const log = createWriteStream(join(operatorLogDir(), `kill-${ns}-${runs++}.jsonl`));
-      const proc = spawn(process.execPath, [
-        '--import', 'tsx', 'src/main.ts',
-        '--kubeconfig', env.kubeconfigPath, '--namespaces', ns,
-        '--aws-endpoint', moto, '--sts-endpoint', moto,
-        '--metrics-port', '0', '--health-port', '0', '--log-level', 'debug',
-      ], {
-        cwd: repoRoot,
-        env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', ELS_HASH_KEY: 'x', AWS_REGION: 'us-east-1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      proc.stdout!.pipe(log);
-      proc.stderr!.pipe(log);
-      return proc;
-    };
+    // The operator as its own process (test/helpers/process.ts), as a pod runs it.
+    const startChild = async (): Promise<ChildProcess> => (await startOperatorProcess(['--namespaces', ns])).child;
     /** Resolves when the child logs "caches synced" (it is about to reconcile), or after timeoutMs. */
     const started = (proc: ChildProcess, timeoutMs: number) => new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
@@ -411,7 +395,7 @@ describe('operator killed', () => {
     try {
       sampler.start();
       for (let i = 0; i < 20; i++) {
-        child = startChild();
+        child = await startChild();
         // One kill in four lands during start-up; the others 0-2.5 s into reconciling.
         if (i % 4 === 0) await sleep(Math.random() * 3_000);
         else {
@@ -424,7 +408,7 @@ describe('operator killed', () => {
       }
       driving = false;
       await driver;
-      child = startChild();
+      child = await startChild();
       await started(child, 30_000);
       const live = items.filter((it) => it.created && !it.deleted);
       const convergeMs = await waitConverged(live.map((it) => ({ ns, name: it.name, value: () => it.v })), 120_000);

@@ -16,6 +16,10 @@ export interface OperatorProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+// One exit hook for every child: a test process that dies takes its operators with it.
+const children = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+
 export async function startOperatorProcess(args: string[], opts: { awsEndpoint?: string; env?: NodeJS.ProcessEnv } = {}): Promise<OperatorProcess> {
   const env = getTestEnv();
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
@@ -39,7 +43,8 @@ export async function startOperatorProcess(args: string[], opts: { awsEndpoint?:
   });
   child.stderr!.on('data', (chunk: Buffer) => file.write(chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => { file.end(); resolve(code); }));
-  process.once('exit', () => child.kill('SIGKILL'));
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   return {
     child, pid: child.pid!, lines, exited,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
