@@ -34,7 +34,11 @@ async function main(argv: string[]): Promise<number> {
     log.error({ err: reason instanceof Error ? reason.name : String(reason) }, 'unhandled rejection');
   });
   try {
-    operator = await startOperator(config, { log });
+    // Test hook (test/recovery.test.ts): die without any clean-up right after the Secret of the
+    // named resource is written, before rollout restarts and status, as a crash or OOM kill would.
+    const killAfter = process.env.ELS_TEST_KILL_AFTER_SECRET_WRITE;
+    const afterSecretWrite = killAfter ? (key: string) => { if (key === killAfter) process.kill(process.pid, 'SIGKILL'); } : undefined;
+    operator = await startOperator(config, { log, afterSecretWrite });
     if (shuttingDown) await operator.stop();
     return -1;
   } catch (err) {

@@ -30,6 +30,8 @@ export interface OperatorOverrides {
   /** Operator credentials instead of the SDK default chain (tests). */
   awsCredentials?: Credentials;
   metrics?: Metrics;
+  /** Test hook: called right after each Secret write (main.ts uses it to die at that point). */
+  afterSecretWrite?: (key: string) => void;
   /** Called when leadership is lost; the process exits so a fresh one rejoins as a standby. */
   onLostLeadership?: () => void;
 }
@@ -77,6 +79,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
     kube, events, broker, clients, sources, metrics, log,
+    recovery: controller.recovery,
+    afterSecretWrite: overrides.afterSecretWrite,
     fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
     versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
     config: {

@@ -10,6 +10,7 @@ import type { KubeClient } from '../kube/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SupervisedInformer } from './informer.js';
 import { WorkQueue } from './queue.js';
+import { KUBE_SCOPE, RecoveryBoard } from './recovery.js';
 import type { ExternalLLMSecretReconciler } from './reconciler.js';
 
 export const MANAGED_SECRET_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -31,6 +32,8 @@ export const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace}/
 
 export class Controller {
   readonly queue: WorkQueue;
+  /** Resources waiting in backoff for the apiserver or an AWS region to answer again. */
+  readonly recovery: RecoveryBoard;
   readonly #opts: ControllerOptions;
   readonly #resources: Array<SupervisedInformer<ExternalLLMSecret>> = [];
   readonly #secrets: Array<SupervisedInformer<V1Secret>> = [];
@@ -45,6 +48,7 @@ export class Controller {
       onRetry: () => m.queueRetries.inc(),
       onDepth: (d) => m.queueDepth.set(d),
     });
+    this.recovery = new RecoveryBoard({ requeue: (key, delayMs) => this.queue.addAfter(key, delayMs) });
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
     for (const ns of scopes) {
       this.#resources.push(this.#resourceInformer(ns));
@@ -117,13 +121,23 @@ export class Controller {
       return res as { apiVersion: string; kind: string; items: ExternalLLMSecret[]; metadata: { resourceVersion?: string } };
     };
     return new SupervisedInformer<ExternalLLMSecret>(
-      { kubeConfig, path, list, labelSelector: selector, relistMs, log, name: `${PLURAL}${namespace ? `/${namespace}` : ''}` },
+      { kubeConfig, path, list, labelSelector: selector, relistMs, log, name: `${PLURAL}${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
       {
         add: (o) => this.queue.add(keyOf(o)),
         update: (o) => { if (this.#specChanged(o)) this.queue.add(keyOf(o)); },
         delete: (o) => { this.#seen.delete(keyOf(o)); this.queue.remove(keyOf(o)); this.queue.add(keyOf(o)); },
       },
     );
+  }
+
+  /** A watch listed again after failing: the apiserver answers, so what failed on it retries now. */
+  #watchHealth(up: boolean): void {
+    if (!up) return;
+    const requeued = this.recovery.recovered(KUBE_SCOPE);
+    if (requeued > 0) {
+      this.#opts.metrics.recoveryRequeues.inc({ scope: KUBE_SCOPE }, requeued);
+      this.#opts.log.info({ scope: KUBE_SCOPE, requeued }, 'watch re-established; requeued the resources that failed on the apiserver');
+    }
   }
 
   /** Our own status writes come back as updates: only spec, annotation or deletion changes matter. */
@@ -149,7 +163,7 @@ export class Controller {
       if (ref && ref.startsWith(`${s.metadata?.namespace}/`)) this.queue.add(ref);
     };
     return new SupervisedInformer<V1Secret>(
-      { kubeConfig, path, list, labelSelector: MANAGED_SECRET_SELECTOR, relistMs, log, name: `secrets${namespace ? `/${namespace}` : ''}` },
+      { kubeConfig, path, list, labelSelector: MANAGED_SECRET_SELECTOR, relistMs, log, name: `secrets${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
       { add: owner, update: owner, delete: owner },
     );
   }

@@ -6,6 +6,8 @@ import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type Kube
 import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
 
+export const WATCH_BACKOFF = { baseMs: 500, maxMs: 10_000 } as const;
+
 export interface InformerHandlers<T> {
   add(obj: T): void;
   update(obj: T): void;
@@ -131,7 +133,9 @@ export class SupervisedInformer<T extends KubernetesObject> {
 
   #onError(lw: ListWatch<T>, err: unknown): void {
     if (this.#stopped || lw !== this.#lw) return;
-    const delay = backoffDelay(this.#failures++, Math.random, { baseMs: 500, maxMs: 30_000 });
+    // Capped at 10 s (client-go's reflector allows 30 s): after an outage the caches, and with
+    // them new and changed resources, come back within seconds of the apiserver.
+    const delay = backoffDelay(this.#failures++, Math.random, WATCH_BACKOFF);
     this.#opts.onHealthChange?.(false);
     this.#opts.log.warn({ informer: this.#opts.name, err: errorSummary(err), retryInMs: delay }, 'watch failed; restarting');
     clearTimeout(this.#restartTimer);

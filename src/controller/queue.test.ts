@@ -31,6 +31,28 @@ describe('WorkQueue', () => {
     expect(runs).toBe(2);
   });
 
+  it('retry backoff never exceeds the cap the handler gives (the refresh interval)', () => {
+    const q = new WorkQueue(1);
+    const capped = Array.from({ length: 12 }, () => q.addRateLimited('capped', 30_000));
+    const plain = Array.from({ length: 12 }, () => q.addRateLimited('plain'));
+    expect(Math.max(...capped)).toBeLessThanOrEqual(30_000);
+    expect(capped.at(-1)).toBeGreaterThanOrEqual(15_000); // equal jitter: at least half the cap
+    expect(plain.at(-1)).toBeGreaterThan(30_000);
+    void q.stop();
+  });
+
+  it('a handler result asking for a retry keeps the backoff growing instead of resetting it', async () => {
+    const q = new WorkQueue(1);
+    let runs = 0;
+    q.start(async () => { runs++; return runs === 1 ? { retry: { maxDelayMs: 10 } } : undefined; });
+    q.add('k');
+    while (runs < 2) await tick(5);
+    await q.idle();
+    expect(runs).toBe(2);
+    expect(q.failures('k')).toBe(0); // the second run succeeded and reset it
+    await q.stop();
+  });
+
   it('caps concurrency', async () => {
     const q = new WorkQueue(2);
     let running = 0; let max = 0;

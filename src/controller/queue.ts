@@ -2,7 +2,7 @@
 // is there once however often it is added; a key is never processed by two workers at once (an
 // add during processing marks it dirty and it runs again after); failed keys come back after a
 // per-key exponential backoff with jitter; a successful run resets that backoff.
-import { backoffDelay } from './backoff.js';
+import { BACKOFF_DEFAULTS, backoffDelay } from './backoff.js';
 
 export interface QueueHooks {
   onAdd?(): void;
@@ -10,7 +10,14 @@ export interface QueueHooks {
   onDepth?(depth: number): void;
 }
 
-export type Handler = (key: string) => Promise<{ requeueAfterMs?: number } | void>;
+export interface HandlerResult {
+  /** Run again after this long (a refresh); resets the key's backoff. */
+  requeueAfterMs?: number;
+  /** The run failed: retry after the key's backoff, never later than maxDelayMs. */
+  retry?: { maxDelayMs?: number };
+}
+
+export type Handler = (key: string) => Promise<HandlerResult | void>;
 
 export class WorkQueue {
   readonly #pending: string[] = [];
@@ -69,12 +76,12 @@ export class WorkQueue {
     this.#timers.set(key, { at, timer });
   }
 
-  /** Re-adds a failed key after its backoff. */
-  addRateLimited(key: string): number {
+  /** Re-adds a failed key after its backoff (capped at maxDelayMs when given). */
+  addRateLimited(key: string, maxDelayMs?: number): number {
     const attempt = this.#failures.get(key) ?? 0;
     this.#failures.set(key, attempt + 1);
     this.#hooks.onRetry?.();
-    const delay = backoffDelay(attempt);
+    const delay = backoffDelay(attempt, Math.random, maxDelayMs === undefined ? BACKOFF_DEFAULTS : { ...BACKOFF_DEFAULTS, maxMs: Math.max(BACKOFF_DEFAULTS.baseMs, Math.min(BACKOFF_DEFAULTS.maxMs, maxDelayMs)) });
     this.addAfter(key, delay);
     return delay;
   }
@@ -126,8 +133,12 @@ export class WorkQueue {
     this.#active.set(key, Date.now());
     try {
       const result = await this.#handler!(key);
-      this.forget(key);
-      if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+      if (result?.retry) {
+        this.addRateLimited(key, result.retry.maxDelayMs);
+      } else {
+        this.forget(key);
+        if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+      }
     } catch {
       // The handler reports its own errors; the queue only schedules the retry.
       this.addRateLimited(key);

@@ -7,7 +7,7 @@
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { API_VERSION, FORCE_SYNC_ANNOTATION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../crds/constants.js';
+import { API_VERSION, FORCE_SYNC_ANNOTATION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION } from '../crds/constants.js';
 import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
 import type { CredentialBroker } from '../aws/credentials.js';
 import type { AwsClientFactory } from '../aws/clients.js';
@@ -22,13 +22,15 @@ import { decideRole, type RoleRule } from '../policy/roles.js';
 import { parseDuration } from '../sync/duration.js';
 import { DEFAULT_WARNING_WINDOW_MS, expiresAt, expiryState } from '../sync/expiry.js';
 import { dataHash } from '../sync/hash.js';
-import { decodeData, parseMergedKeys, planSecret, type DesiredSecret } from '../sync/plan.js';
+import { decodeData, parseMergedKeys, planSecret, type DesiredSecret, type SecretPlan } from '../sync/plan.js';
 import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
 import { renderSecretData, type RenderLimits } from '../sync/render.js';
 import type { SourceSecret } from '../sync/source.js';
 import { ConditionType, getCondition, removeCondition, sameStatus, setCondition, statusPatch } from '../sync/status.js';
 import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
 import { errorSummary } from './informer.js';
+import { awsScope, KUBE_SCOPE, type RecoveryBoard } from './recovery.js';
+import { pendingRestart, restartTargets } from './rollout.js';
 
 export const DEFAULT_REFRESH_INTERVAL = '1h';
 /** Non-retryable failures are looked at again after at most this long (the source may be fixed). */
@@ -60,6 +62,10 @@ export interface ReconcilerDeps {
   metrics: Metrics;
   log: Logger;
   config: ReconcilerConfig;
+  /** Requeues resources waiting in backoff when what they failed on answers again. */
+  recovery?: RecoveryBoard;
+  /** Test hook: runs right after a Secret write, before rollout restarts and status. */
+  afterSecretWrite?: (key: string) => void;
   now?: () => Date;
 }
 
@@ -87,10 +93,16 @@ interface SyncOutcome {
   versionId?: string;
   action?: string;
   changedKeys?: string[];
+  /** The AWS region this sync reached successfully, if it called AWS. */
+  awsRegion?: string;
+  /** A rollout restart failed and must be retried (the Secret itself is in sync). */
+  restartFailed?: boolean;
 }
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /** Retry after backoff, never later than maxDelayMs (the refresh interval). */
+  retry?: { maxDelayMs?: number };
 }
 
 export class ExternalLLMSecretReconciler {
@@ -103,6 +115,9 @@ export class ExternalLLMSecretReconciler {
    * informer cache catches up a moment later; a reconcile in between must not mistake the old
    * status for drift and write again. */
   readonly #written = new Map<string, Pick<ExternalLLMSecret, 'status'> & { metadata: { uid: string; resourceVersion?: string } }>();
+  /** Resources whose last sync failed with a retryable reason (an outage, a stale cache): their
+   * Ready=False is repaired as soon as the Secret is seen in sync, whatever path finds it. */
+  readonly #transient = new Set<string>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -117,15 +132,21 @@ export class ExternalLLMSecretReconciler {
       // Secret; Retain leaves it, with no owner reference to follow.
       this.#refreshed.delete(key);
       this.#written.delete(key);
+      this.#transient.delete(key);
+      this.#d.recovery?.succeeded(key);
       this.#d.metrics.forgetResource(namespace, name);
       return {};
     }
     const els = this.#freshest(key, cached);
     const started = performance.now();
     const intervalMs = parseDuration(els.spec.refreshInterval ?? DEFAULT_REFRESH_INTERVAL) ?? 3_600_000;
+    // Retries never wait longer than the refresh interval: a resource is never staler than it asks.
+    const retry = { maxDelayMs: intervalMs === 0 ? undefined : intervalMs };
     try {
       const result = await this.#sync(key, els, intervalMs);
       this.#observe(els, result.outcome, Reason.Synced, started);
+      this.#transient.delete(key);
+      this.#recovered(key, result);
       // One line per sync outcome; refreshes that found nothing to do only at debug level.
       const line = {
         namespace, name, secretId: els.spec.source.secretId, versionId: result.versionId ?? els.status?.syncedVersionId,
@@ -134,7 +155,7 @@ export class ExternalLLMSecretReconciler {
       };
       if (result.outcome === 'written') this.#d.log.info(line, 'synced');
       else this.#d.log.debug(line, 'in sync');
-      return { requeueAfterMs: result.requeueAfterMs };
+      return result.restartFailed ? { retry } : { requeueAfterMs: result.requeueAfterMs };
     } catch (err) {
       const failure = toSyncError(err);
       await this.#fail(els, failure);
@@ -143,12 +164,31 @@ export class ExternalLLMSecretReconciler {
         namespace, name, secretId: els.spec.source.secretId, reason: failure.reason, retryable: failure.retryable,
         durationMs: Math.round(performance.now() - started), err: failure.message,
       }, 'sync failed');
-      if (failure.retryable) throw failure;
+      if (failure.retryable) this.#transient.add(key); else this.#transient.delete(key);
+      if (failure.retryable) {
+        this.#d.recovery?.failed(failureScope(failure, this.#regionOf(els)), key);
+        return { retry };
+      }
       // Retrying cannot fix this one (bad content, a conflict, a refused role): look again at
       // the next refresh, or sooner, since the cause may be fixed outside Kubernetes.
       const recheckMs = intervalMs === 0 ? FAILED_RECHECK_MS : Math.min(FAILED_RECHECK_MS, intervalMs);
       this.#remember(key, els, recheckMs);
-      return { requeueAfterMs: this.#untilNextRefresh(key, Date.now()) };
+      return { requeueAfterMs: this.#untilNextRefresh(key, this.#now().getTime()) };
+    }
+  }
+
+  /** A success proves its dependencies answer: resources waiting on them need not wait out backoff. */
+  #recovered(key: string, result: SyncOutcome): void {
+    const recovery = this.#d.recovery;
+    if (!recovery) return;
+    recovery.succeeded(key);
+    const scopes = [...(result.awsRegion ? [awsScope(result.awsRegion)] : []), ...(result.outcome === 'written' ? [KUBE_SCOPE] : [])];
+    for (const scope of scopes) {
+      const requeued = recovery.recovered(scope);
+      if (requeued > 0) {
+        this.#d.metrics.recoveryRequeues.inc({ scope }, requeued);
+        this.#d.log.info({ scope, requeued }, 'dependency answered again; requeued the resources that failed on it');
+      }
     }
   }
 
@@ -159,12 +199,15 @@ export class ExternalLLMSecretReconciler {
     // A Merge target is foreign by definition, so never in the managed cache: read it. For the
     // others a cache miss usually means "not created yet", and the create below finds out
     // otherwise (409) without a GET per new resource.
-    let live = policy === 'Merge' ? await this.#liveSecret(namespace, targetName) : this.#d.getCachedSecret(namespace, targetName);
+    const live = policy === 'Merge' ? await this.#liveSecret(namespace, targetName) : this.#d.getCachedSecret(namespace, targetName);
     const now = this.#now();
     const due = this.#isDue(key, els, intervalMs, now.getTime());
     const drifted = live === undefined || this.#hashLive(live, policy) !== els.status?.dataHash;
     if (!due && !drifted) {
-      return { outcome: 'skipped', requeueAfterMs: this.#untilNextRefresh(key, now.getTime()) };
+      // Nothing to read; but status must still tell the truth (a failure that no longer holds)
+      // and a restart left pending by a crash or a failed patch is finished.
+      const settled = await this.#settleInSync(key, els, targetName, now);
+      return { ...settled, requeueAfterMs: this.#untilNextRefresh(key, now.getTime()) };
     }
 
     const access = await this.#access(els);
@@ -172,10 +215,11 @@ export class ExternalLLMSecretReconciler {
     if (current) {
       // A refresh with nothing new: no value read, no write. The next one lands on the grid of
       // this account and region, so its resources share one ListSecrets per cycle.
-      this.#remember(key, els, intervalMs, current.listed ? nextAlignedRefresh(Date.now(), intervalMs, `${access.listKey}|${intervalMs}`) : undefined);
+      this.#remember(key, els, intervalMs, current.listed ? nextAlignedRefresh(now.getTime(), intervalMs, `${access.listKey}|${intervalMs}`) : undefined);
       const created = els.status?.syncedVersionCreatedAt;
       this.#recordSuccess(els, created ? new Date(created) : undefined, now);
-      return { outcome: 'unchanged', requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
+      const settled = await this.#settleInSync(key, els, targetName, now);
+      return { ...settled, outcome: settled.outcome === 'skipped' ? 'unchanged' : settled.outcome, awsRegion: access.region, requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()) };
     }
     // force-sync means a fresh read; a due refresh may share a read made a moment ago by
     // another resource; a drift repair may reuse any value still cached.
@@ -184,43 +228,21 @@ export class ExternalLLMSecretReconciler {
     const maxAgeMs = forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs;
     const source = await this.#readSource(els, access, maxAgeMs);
     const rendered = renderSecretData(els.spec, source, this.#d.config.limits);
+    // Expiry tags are read before anything is written: a failed read must not leave a freshly
+    // written Secret behind a Ready=False status.
+    const tags = els.spec.expiry?.tag !== undefined ? await describeTags(access.client, els.spec.source.secretId) : undefined;
     const desired = this.#desired(els, targetName, rendered.data);
-    let plan = planSecret(desired, live);
-    let created = false;
-    if (plan.action === 'create') {
-      created = (await this.#tryCreate(plan.body, targetName)) === 'created';
-      if (!created) {
-        // Someone else's Secret (or ours, not yet in the cache): decide against what is there.
-        live = await this.#liveSecret(namespace, targetName);
-        plan = planSecret(desired, live);
-      }
-    }
-    let changedKeys: string[] = [];
-    switch (plan.action) {
-      case 'refuse':
-        throw new SyncError(plan.reason, plan.message, { retryable: plan.retryable });
-      case 'create':
-        // Created above; or it existed (409), and was gone again when we read it: create now.
-        if (!created) await this.#write(() => this.#d.kube.createSecret(plan.body), targetName);
-        changedKeys = Object.keys(rendered.data);
-        break;
-      case 'update':
-        await this.#write(() => this.#d.kube.replaceSecret(plan.body), targetName);
-        changedKeys = plan.changedKeys;
-        break;
-      case 'none':
-        break;
-    }
+    const { plan, changedKeys } = await this.#writeSecret(desired, live);
+    if (plan.action !== 'none') this.#d.afterSecretWrite?.(key);
 
-    // A rotation: data changed in a Secret that already held synced data.
-    const rotated = plan.action === 'update' && changedKeys.length > 0 && els.status?.syncedVersionId !== undefined;
+    const hash = dataHash(this.#d.config.hashKey, rendered.data);
     let conditions = setCondition(els.status?.conditions, {
       type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
       message: `Secret ${targetName} holds version ${source.versionId} of ${els.spec.source.secretId}`,
       observedGeneration: els.metadata.generation,
     }, now);
-    if (rotated && els.spec.rolloutRestartTargets?.length) conditions = await this.#restartRollouts(els, conditions, now);
-    const tags = els.spec.expiry?.tag !== undefined ? await describeTags(access.client, els.spec.source.secretId) : undefined;
+    const restarts = await this.#restart(els, hash, conditions, now);
+    conditions = restarts.conditions;
     const expiry = this.#expiry(els, { ...source, tags }, conditions, now);
 
     const next: ExternalLLMSecretStatus = {
@@ -230,7 +252,8 @@ export class ExternalLLMSecretReconciler {
       syncedVersionId: source.versionId,
       ...(source.createdDate ? { syncedVersionCreatedAt: source.createdDate.toISOString() } : {}),
       syncedAt: els.status?.syncedAt,
-      dataHash: dataHash(this.#d.config.hashKey, rendered.data),
+      dataHash: hash,
+      ...(restarts.restartedForHash ? { restartedForHash: restarts.restartedForHash } : {}),
       keys: rendered.keys,
       ...(els.metadata.annotations?.[FORCE_SYNC_ANNOTATION] ? { forceSyncToken: els.metadata.annotations[FORCE_SYNC_ANNOTATION] } : {}),
       ...(expiry.expiresAt ? { expiresAt: expiry.expiresAt } : {}),
@@ -240,7 +263,7 @@ export class ExternalLLMSecretReconciler {
       next.syncedAt = now.toISOString();
       await this.#writeStatus(els, next);
     }
-    await this.#announce(els, plan.action, changedKeys, targetName, source);
+    await this.#announce(els, plan.action, changedKeys, targetName, source.versionId);
     this.#remember(key, els, intervalMs);
     this.#recordSuccess(els, source.createdDate, now);
     return {
@@ -248,25 +271,76 @@ export class ExternalLLMSecretReconciler {
       versionId: source.versionId,
       action: plan.action,
       changedKeys,
+      awsRegion: access.region,
+      restartFailed: restarts.retry,
       requeueAfterMs: intervalMs === 0 ? undefined : this.#untilNextRefresh(key, now.getTime()),
     };
   }
 
-  /** Creates the Secret; 'exists' when a Secret of that name is already there. */
-  async #tryCreate(body: V1Secret, targetName: string): Promise<'created' | 'exists'> {
-    try {
-      await this.#d.kube.createSecret(body);
-      return 'created';
-    } catch (err) {
-      if (isConflict(err)) return 'exists';
-      throw this.#writeError(err, targetName);
+  /**
+   * The Secret already holds status.dataHash. Repairs what status says if it is stale: a failure
+   * condition left by a retryable error that no longer holds (a write that failed on a stale
+   * cache, an apiserver or AWS outage during a drift repair), and a pending rollout restart.
+   * Failures the source caused (bad content, access) stay until the next read says otherwise.
+   * (A due refresh that failed stays due, so a failure seen here came from a drift repair.)
+   */
+  async #settleInSync(key: string, els: ExternalLLMSecret, targetName: string, now: Date): Promise<Pick<SyncOutcome, 'outcome' | 'restartFailed'>> {
+    const status = els.status ?? {};
+    const hash = status.dataHash!;
+    let conditions = status.conditions ?? [];
+    const ready = getCondition(status, ConditionType.Ready);
+    const repair = ready?.status === 'False' && this.#transient.has(key);
+    if (repair) {
+      conditions = setCondition(conditions, {
+        type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
+        message: `Secret ${targetName} holds version ${status.syncedVersionId ?? 'unknown'} of ${els.spec.source.secretId}`,
+        observedGeneration: els.metadata.generation,
+      }, now);
+    }
+    const restarts = pendingRestart(els, status, hash) ? await this.#restart(els, hash, conditions, now) : undefined;
+    if (restarts) conditions = restarts.conditions;
+    const next: ExternalLLMSecretStatus = { ...status, conditions, ...(restarts?.restartedForHash ? { restartedForHash: restarts.restartedForHash } : {}) };
+    if (sameStatus(status, next)) return { outcome: 'skipped' };
+    await this.#writeStatus(els, next);
+    if (repair) await this.#announce(els, 'none', [], targetName, status.syncedVersionId);
+    return { outcome: 'written', restartFailed: restarts?.retry };
+  }
+
+  /**
+   * Creates or updates the Secret as planned. A 409 means the cache was stale (the Secret exists
+   * already, or changed since the cache saw it): decide again against a fresh read of that one
+   * object, once, rather than failing the sync and waiting for the watch to catch up.
+   */
+  async #writeSecret(desired: DesiredSecret, live: V1Secret | undefined): Promise<{ plan: SecretPlan; changedKeys: string[] }> {
+    for (let attempt = 0; ; attempt++) {
+      const plan = planSecret(desired, live);
+      try {
+        switch (plan.action) {
+          case 'refuse':
+            throw new SyncError(plan.reason, plan.message, { retryable: plan.retryable });
+          case 'create':
+            await this.#d.kube.createSecret(plan.body);
+            return { plan, changedKeys: Object.keys(desired.data) };
+          case 'update':
+            await this.#d.kube.replaceSecret(plan.body);
+            return { plan, changedKeys: plan.changedKeys };
+          case 'none':
+            return { plan, changedKeys: [] };
+        }
+      } catch (err) {
+        if (isSyncError(err)) throw err;
+        if (!isConflict(err) || attempt > 0) throw this.#writeError(err, desired.name);
+        live = await this.#readSecret(desired.namespace, desired.name);
+      }
     }
   }
 
   /** The live target Secret: from the managed-Secret cache, or a GET when the cache lacks it. */
   async #liveSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
-    const cached = this.#d.getCachedSecret(namespace, name);
-    if (cached) return cached;
+    return this.#d.getCachedSecret(namespace, name) ?? this.#readSecret(namespace, name);
+  }
+
+  async #readSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
       return await this.#d.kube.getSecret(namespace, name);
     } catch (err) {
@@ -337,11 +411,15 @@ export class ExternalLLMSecretReconciler {
       if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
     }
     const identity = await this.#d.broker.resolve(els);
-    const region = els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.config.defaultRegion;
+    const region = this.#regionOf(els);
     const client = this.#d.clients.secretsManager(identity.key, region, identity.credentials);
     // The account of the role reached (or the operator's own): listings are shared per account.
     const account = identity.roleArn?.split(':')[4] ?? 'operator';
     return { identityKey: identity.key, region, client, groupKey: `${identity.key}|${region}`, listKey: `${account}|${region}` };
+  }
+
+  #regionOf(els: ExternalLLMSecret): string {
+    return els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.config.defaultRegion;
   }
 
   /**
@@ -396,14 +474,6 @@ export class ExternalLLMSecretReconciler {
     };
   }
 
-  async #write(call: () => Promise<V1Secret>, targetName: string): Promise<V1Secret> {
-    try {
-      return await call();
-    } catch (err) {
-      throw this.#writeError(err, targetName);
-    }
-  }
-
   #writeError(err: unknown, targetName: string): SyncError {
     // 409: someone changed or created the Secret since we looked; retry against the new state.
     const code = httpCode(err);
@@ -411,24 +481,31 @@ export class ExternalLLMSecretReconciler {
     return new SyncError(Reason.KubernetesError, `writing Secret ${targetName}: ${apiMessage(err)}`, { retryable, cause: err });
   }
 
-  async #restartRollouts(els: ExternalLLMSecret, conditions: Condition[], now: Date): Promise<Condition[]> {
-    const { namespace } = els.metadata;
-    const problems: string[] = [];
-    for (const target of els.spec.rolloutRestartTargets ?? []) {
-      const what = `${target.kind} ${namespace}/${target.name}`;
-      try {
-        const workload = await this.#d.kube.readWorkload(target.kind, namespace, target.name);
-        if (workload.spec?.paused) { problems.push(`${what} is paused`); continue; }
-        await this.#d.kube.patchWorkloadTemplateAnnotation(target.kind, namespace, target.name, { [RESTARTED_AT_ANNOTATION]: now.toISOString() });
-        await this.#d.events.record(els, 'Normal', EventReason.RolloutRestarted, `Restarted ${what} after the secret changed`);
-      } catch (err) {
-        problems.push(isNotFound(err) ? `${what} not found` : `${what}: ${apiMessage(err)}`);
-      }
+  /**
+   * Restarts the rollout targets when a restart is pending for `hash` (see rollout.ts). Returns
+   * the conditions, the restartedForHash to record, and whether a failed target needs a retry.
+   */
+  async #restart(els: ExternalLLMSecret, hash: string, conditions: Condition[], now: Date): Promise<{ conditions: Condition[]; restartedForHash?: string; retry: boolean }> {
+    if (!els.spec.rolloutRestartTargets?.length) return { conditions, retry: false };
+    if (!pendingRestart(els, els.status, hash)) return { conditions, restartedForHash: hash, retry: false };
+    const outcome = await restartTargets(this.#d.kube, els, hash, now);
+    const m = this.#d.metrics.rolloutRestarts;
+    if (outcome.restarted.length) m.inc({ result: 'restarted' }, outcome.restarted.length);
+    if (outcome.failed.length) m.inc({ result: 'failed' }, outcome.failed.length);
+    if (outcome.skipped.length) m.inc({ result: 'skipped' }, outcome.skipped.length);
+    for (const what of outcome.restarted) await this.#d.events.record(els, 'Normal', EventReason.RolloutRestarted, `Restarted ${what} after the secret changed`);
+    const problems = [...outcome.skipped, ...outcome.failed];
+    // A failed target keeps the restart pending: the old hash stays the baseline until it is done.
+    const restartedForHash = outcome.failed.length ? (els.status?.restartedForHash ?? els.status?.dataHash) : hash;
+    if (problems.length === 0) return { conditions: removeCondition(conditions, ConditionType.RolloutRestart), restartedForHash, retry: false };
+    const message = `Could not restart: ${problems.join('; ')}${outcome.failed.length ? ' (retrying)' : ''}`;
+    if (getCondition(els.status, ConditionType.RolloutRestart)?.message !== message) {
+      await this.#d.events.record(els, 'Warning', EventReason.RolloutRestartFailed, message);
     }
-    if (problems.length === 0) return removeCondition(conditions, ConditionType.RolloutRestart);
-    const message = `Could not restart: ${problems.join('; ')}`;
-    await this.#d.events.record(els, 'Warning', EventReason.RolloutRestartFailed, message);
-    return setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: 'RestartFailed', message, observedGeneration: els.metadata.generation }, now);
+    return {
+      conditions: setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: 'RestartFailed', message, observedGeneration: els.metadata.generation }, now),
+      restartedForHash, retry: outcome.failed.length > 0,
+    };
   }
 
   #expiry(els: ExternalLLMSecret, source: SourceSecret & { tags?: Record<string, string> }, conditions: Condition[], now: Date): { conditions: Condition[]; expiresAt?: string } {
@@ -461,13 +538,13 @@ export class ExternalLLMSecretReconciler {
     }
   }
 
-  async #announce(els: ExternalLLMSecret, action: string, changedKeys: string[], targetName: string, source: SourceSecret): Promise<void> {
+  async #announce(els: ExternalLLMSecret, action: string, changedKeys: string[], targetName: string, versionId: string | undefined): Promise<void> {
     const wasReady = getCondition(els.status, ConditionType.Ready);
     const id = els.spec.source.secretId;
     if (action === 'create') {
-      await this.#d.events.record(els, 'Normal', EventReason.Synced, `Created Secret ${targetName} from ${id} (version ${source.versionId})`);
+      await this.#d.events.record(els, 'Normal', EventReason.Synced, `Created Secret ${targetName} from ${id} (version ${versionId})`);
     } else if (action === 'update' && changedKeys.length > 0) {
-      await this.#d.events.record(els, 'Normal', EventReason.Updated, `Updated keys ${changedKeys.join(', ')} of Secret ${targetName} from ${id} (version ${source.versionId})`);
+      await this.#d.events.record(els, 'Normal', EventReason.Updated, `Updated keys ${changedKeys.join(', ')} of Secret ${targetName} from ${id} (version ${versionId})`);
     } else if (wasReady && wasReady.status !== 'True') {
       await this.#d.events.record(els, 'Normal', EventReason.Synced, `Secret ${targetName} is in sync with ${id} again`);
     }
@@ -524,6 +601,11 @@ export function newerVersion(a: string | undefined, b: string | undefined): bool
 export function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');
   return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** What a retryable failure waits for: the apiserver, or the AWS endpoints of the region. */
+function failureScope(failure: SyncError, region: string): string {
+  return failure.reason === Reason.KubernetesError || failure.reason === Reason.ServiceAccountError ? KUBE_SCOPE : awsScope(region);
 }
 
 function toSyncError(err: unknown): SyncError {

@@ -245,6 +245,7 @@ const status: Schema = {
     syncedAt: str('When the Secret last matched the source.', { format: 'date-time' }),
     nextRefreshAt: str('When the next refresh is due.', { format: 'date-time' }),
     dataHash: str('HMAC-SHA256 of the written data, for drift checks.'),
+    restartedForHash: str('The dataHash the rolloutRestartTargets were last restarted for; differs from dataHash while a restart is pending (it survives operator restarts).'),
     keys: {
       type: 'array', description: 'Which Secret key came from which JSON property (names only).',
       items: { type: 'object', properties: { secretKey: { type: 'string' }, property: { type: 'string' } } },

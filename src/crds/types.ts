@@ -112,6 +112,8 @@ export interface ExternalLLMSecretStatus {
   syncedAt?: string;
   nextRefreshAt?: string;
   dataHash?: string;
+  /** The dataHash the rolloutRestartTargets were last restarted for; differs from dataHash while a restart is pending. */
+  restartedForHash?: string;
   keys?: KeyMapping[];
   forceSyncToken?: string;
   expiresAt?: string;

@@ -136,7 +136,7 @@ export class KubeClient {
     });
   }
 
-  readWorkload(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string): Promise<{ spec?: { paused?: boolean } }> {
+  readWorkload(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string): Promise<Workload> {
     const resource = `${kind.toLowerCase()}s`;
     return this.#call('get', resource, () => {
       switch (kind) {
@@ -144,8 +144,13 @@ export class KubeClient {
         case 'StatefulSet': return this.apps.readNamespacedStatefulSet({ namespace, name });
         case 'DaemonSet': return this.apps.readNamespacedDaemonSet({ namespace, name });
       }
-    }) as Promise<{ spec?: { paused?: boolean } }>;
+    }) as Promise<Workload>;
   }
+}
+
+/** What the operator reads of a Deployment, StatefulSet or DaemonSet. */
+export interface Workload {
+  spec?: { paused?: boolean; template?: { metadata?: { annotations?: Record<string, string> } } };
 }
 
 export type { ExternalLLMSecretStatus };

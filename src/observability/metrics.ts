@@ -22,6 +22,8 @@ export class Metrics {
   readonly queueLongestRunning: Gauge;
   readonly credentialCache: Counter<'result'>;
   readonly sourceCache: Counter<'result'>;
+  readonly rolloutRestarts: Counter<'result'>;
+  readonly recoveryRequeues: Counter<'scope'>;
 
   constructor(opts: { perResourceNames?: boolean; processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -45,6 +47,8 @@ export class Metrics {
     this.queueRetries = new Counter({ name: `${METRIC_PREFIX}workqueue_retries_total`, help: 'Keys re-added after a failure.', registers });
     this.queueLongestRunning = new Gauge({ name: `${METRIC_PREFIX}workqueue_longest_running_processor_seconds`, help: 'How long the longest-running reconcile has been running.', registers });
     this.credentialCache = new Counter({ name: `${METRIC_PREFIX}credential_cache_requests_total`, help: 'Credential cache look-ups by result (hit, miss).', labelNames: ['result'], registers });
+    this.rolloutRestarts = new Counter({ name: `${METRIC_PREFIX}rollout_restarts_total`, help: 'Rollout-restart targets by result (restarted, failed: retried with backoff, skipped: paused or missing).', labelNames: ['result'], registers });
+    this.recoveryRequeues = new Counter({ name: `${METRIC_PREFIX}recovery_requeues_total`, help: 'Resources requeued at once because the dependency they failed on (kube, or aws:<region>) answered again.', labelNames: ['scope'], registers });
     this.sourceCache = new Counter({ name: `${METRIC_PREFIX}source_cache_requests_total`, help: 'Secret value cache look-ups by result (hit, miss, shared).', labelNames: ['result'], registers });
   }
 
