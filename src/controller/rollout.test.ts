@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RESTARTED_FOR_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
+import type { Workload } from '../kube/client.js';
 import { pendingRestart, restartTargets } from './rollout.js';
 
 const els = (targets = [{ kind: 'Deployment' as const, name: 'app' }]): ExternalLLMSecret => ({
@@ -33,11 +34,11 @@ describe('restartTargets', () => {
     return {
       patched,
       kube: {
-        async readWorkload(_kind: string, _ns: string, name: string) {
+        async readWorkload(_kind: string, _ns: string, name: string): Promise<Workload> {
           const w = workloads[name];
           if (w === undefined) throw Object.assign(new Error('nf'), { code: 404 });
           if (w instanceof Error) throw w;
-          return { spec: { paused: w.paused, template: { metadata: { annotations: w.restartedFor ? { [RESTARTED_FOR_ANNOTATION]: w.restartedFor } : {} } } } };
+          return { spec: { paused: w.paused, template: { metadata: { annotations: w.restartedFor ? { [RESTARTED_FOR_ANNOTATION]: w.restartedFor } : ({} as Record<string, string>) } } } };
         },
         async patchWorkloadTemplateAnnotation(_kind: string, _ns: string, name: string, annotations: Record<string, string>) {
           patched.push(`${name}=${annotations[RESTARTED_FOR_ANNOTATION]}`);
