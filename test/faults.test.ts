@@ -11,7 +11,7 @@ import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTA
 import type { ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { HttpFaultProxy, TcpFaultProxy } from './env/fault-proxy.js';
 import { adminKubeConfig, apiserverRequestCount, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue } from './env/index.js';
-import { core, createEls, deleteEls, events, getEls, patchEls, ready, sleep } from './helpers/els.js';
+import { core, createEls, deleteEls, events, getEls, patchEls, ready, sleep, until } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 import { startOperatorProcess } from './helpers/process.js';
 
@@ -315,7 +315,13 @@ describe('apiserver faults', () => {
       tcp.heal();
 
       const convergeMs = await waitConverged([...first, ...second].map((it) => ({ ns, name: it.name, value: () => it.v })), 90_000);
-      await sleep(2_000);
+      // Each reconcile records its event after the status write that made it Ready: wait for the
+      // "Created Secret" event of every resource created during the outage.
+      const createdEvents = async (name: string) => (await events(ns, name)).filter((e) => e.reason === 'Synced' && /^Created Secret/.test(e.message ?? ''));
+      await until('a "Created Secret" event for every resource created during the outage', async () => {
+        for (const it of second) if ((await createdEvents(it.name)).length === 0) return undefined;
+        return true;
+      });
       await sampler.stop();
       process.stderr.write(`[faults] apiserver outage: ${tcp.stats.reset} connections reset, ${tcp.stats.paused} paused; converged ${convergeMs} ms after the heal\n`);
       figures.faultsInjected += tcp.stats.reset + tcp.stats.paused;
@@ -326,10 +332,7 @@ describe('apiserver faults', () => {
       for (const it of first) expect(after.items.find((s) => s.metadata!.name === it.name)?.metadata?.uid).toBe(uids.get(it.name));
       expect(await apiserverRequestCount({ verb: ['POST'], resource: 'secrets' }) - postsBefore, 'Secret creates').toBe(second.length);
       expect(await apiserverRequestCount({ verb: ['DELETE'], resource: 'secrets' }) - deletesBefore, 'Secret deletes').toBe(0);
-      for (const it of second) {
-        const created = (await events(ns, it.name)).filter((e) => e.reason === 'Synced' && /^Created Secret/.test(e.message ?? ''));
-        expect(created.length, `${it.name}: one "Created Secret" event`).toBe(1);
-      }
+      for (const it of second) expect((await createdEvents(it.name)).length, `${it.name}: one "Created Secret" event`).toBe(1);
     } finally {
       await sampler.stop().catch(() => undefined);
       tcp.heal();
@@ -413,7 +416,7 @@ describe('operator killed', () => {
       const live = items.filter((it) => it.created && !it.deleted);
       const convergeMs = await waitConverged(live.map((it) => ({ ns, name: it.name, value: () => it.v })), 120_000);
       // Secrets of deleted resources (deletionPolicy Delete) are garbage-collected: no orphans.
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 60_000;
       let managed = await core().listNamespacedSecret({ namespace: ns, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` });
       while (managed.items.length > live.length && Date.now() < deadline) {
         await sleep(500);
@@ -440,5 +443,5 @@ describe('operator killed', () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
     }
-  }, 300_000);
+  }, 600_000);
 });

@@ -5,8 +5,8 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORCE_SYNC_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../src/crds/constants.js';
 import { adminKubeConfig, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue, smClient } from './env/index.js';
-import { createEls, getEls, isReady, patchEls, sleep, waitForEvent, waitForReady, waitForSecret } from './helpers/els.js';
-import { startTestOperator, type TestOperator } from './helpers/operator.js';
+import { createEls, getEls, isReady, patchEls, until, waitForEvent, waitForReady, waitForSecret } from './helpers/els.js';
+import { startTestOperator, syncOutcomes, type TestOperator } from './helpers/operator.js';
 
 let operator: TestOperator;
 let ns: string;
@@ -51,14 +51,20 @@ describe('rollout restarts', () => {
     // An unchanged forced refresh: no restart.
     await patchEls(ns, 'llm', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: '1' } } });
     await waitForReady(ns, 'llm', (c, e) => isReady(c) && e.status?.forceSyncToken === '1');
-    await sleep(500);
+    // The forced reconcile has finished (its outcome line is the last thing it does, after any
+    // restart): the create was the first written outcome, the forced refresh the second.
+    await until('the forced reconcile to finish', () => (syncOutcomes(operator.lines, ns, 'llm', 'synced').length >= 2 ? true : undefined));
     expect((await apps().readNamespacedDeployment({ namespace: ns, name: 'app' })).metadata?.generation).toBe(generation);
 
     // A rotation: the template annotation and the generation change.
     await putSecretValue(moto, secretId, { api_key: 'SECRETVALUE-rot-2' });
     await patchEls(ns, 'llm', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: '2' } } });
     await waitForSecret(ns, 'llm', (d) => d.OPENAI_API_KEY === 'SECRETVALUE-rot-2');
-    const after = await apps().readNamespacedDeployment({ namespace: ns, name: 'app' });
+    // The restart follows the Secret write: wait for it rather than read at once.
+    const after = await until('the rollout restart', async () => {
+      const d = await apps().readNamespacedDeployment({ namespace: ns, name: 'app' });
+      return d.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ? d : undefined;
+    });
     expect(after.spec?.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(after.metadata?.generation).toBe((generation ?? 0) + 1);
     await waitForEvent(ns, 'llm', 'RolloutRestarted');

@@ -6,7 +6,7 @@ import { FORCE_SYNC_ANNOTATION, MERGED_KEYS_ANNOTATION } from '../src/crds/const
 import { PROVIDER_NAMES } from '../src/sync/presets.js';
 import { apiserverRequestCount, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue, WRITE_VERBS } from './env/index.js';
 import {
-  core, createEls, decoded, deleteEls, events, getEls, hasReason, isReady, patchEls, readSecret, sleep, waitForEvent, waitForReady, waitForSecret,
+  core, createEls, decoded, deleteEls, events, getEls, hasReason, isReady, patchEls, readSecret, settled, sleep, until, waitForEvent, waitForReady, waitForSecret,
 } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 
@@ -49,13 +49,15 @@ describe('mapping', () => {
     const n = ns();
     const secretId = id('once');
     await createSecret(moto, secretId, { api_key: 'once-1' });
-    await sleep(300);
     const count = (resource: string, verb: string, subresource?: string) => apiserverRequestCount({ verb: [verb], resource, ...(subresource ? { subresource } : {}) });
-    const before = await Promise.all([count('secrets', 'POST'), count('secrets', 'PUT'), count('externalllmsecrets', 'PATCH', 'status'), count('events', 'POST')]);
+    const counts = () => Promise.all([count('secrets', 'POST'), count('secrets', 'PUT'), count('externalllmsecrets', 'PATCH', 'status'), count('events', 'POST')]);
+    // The baseline once earlier writes have stopped; then the sync's writes, once they have all
+    // been made (the event is the last), and nothing more for a while after.
+    const before = await settled('write counts before', counts, 500);
     await createEls(n, 'once', { source: { secretId }, data: [{ secretKey: 'K', property: 'api_key' }] });
     await waitForReady(n, 'once', isReady);
-    await sleep(1_500);
-    const after = await Promise.all([count('secrets', 'POST'), count('secrets', 'PUT'), count('externalllmsecrets', 'PATCH', 'status'), count('events', 'POST')]);
+    await waitForEvent(n, 'once', 'Synced');
+    const after = await settled('write counts after', counts);
     expect(after.map((v, i) => v - before[i]!)).toEqual([1, 0, 1, 1]);
   });
 
@@ -115,7 +117,7 @@ describe('refresh', () => {
     await createEls(n, 'rot', { source: { secretId }, refreshInterval: '2s', data: [{ secretKey: 'K', property: 'api_key' }] });
     const before = await waitForReady(n, 'rot', isReady);
     const version = await putSecretValue(moto, secretId, { api_key: 'new-444' });
-    await waitForSecret(n, 'rot', (d) => d.K === 'new-444', 15_000);
+    await waitForSecret(n, 'rot', (d) => d.K === 'new-444');
     const after = await waitForReady(n, 'rot', (c, e) => isReady(c) && e.status?.syncedVersionId === version);
     expect(after.status?.dataHash).not.toBe(before.status?.dataHash);
     await waitForEvent(n, 'rot', 'Updated');
@@ -128,10 +130,12 @@ describe('refresh', () => {
     await createEls(n, 'force', { source: { secretId }, refreshInterval: '1h', data: [{ secretKey: 'K', property: 'api_key' }] });
     await waitForReady(n, 'force', isReady);
     await putSecretValue(moto, secretId, { api_key: 'new-555' });
+    // A window in which nothing may happen (refreshInterval 1h): it shapes the scenario, and a
+    // slow machine can only make it miss a wrong early sync, never fail a right one.
     await sleep(1_000);
     expect(decoded(await readSecret(n, 'force')).K).toBe('old-555');
     await patchEls(n, 'force', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: '1' } } });
-    await waitForSecret(n, 'force', (d) => d.K === 'new-555', 10_000);
+    await waitForSecret(n, 'force', (d) => d.K === 'new-555');
     const els = await waitForReady(n, 'force', (c, e) => isReady(c) && e.status?.forceSyncToken === '1');
     expect(els.status?.forceSyncToken).toBe('1');
   });
@@ -142,10 +146,14 @@ describe('refresh', () => {
     await createSecret(moto, secretId, { api_key: 'same-666' });
     await createEls(n, 'quiet', { source: { secretId }, refreshInterval: '1s', data: [{ secretKey: 'K', property: 'api_key' }] });
     await waitForReady(n, 'quiet', isReady);
-    await sleep(1_500);
+    // The first sync is over (its event is its last write) and refreshes have started.
+    await waitForEvent(n, 'quiet', 'Synced');
+    const first = await unchangedRefreshes();
+    await until('a first unchanged refresh', async () => ((await unchangedRefreshes()) > first ? true : undefined));
     const refreshesBefore = await unchangedRefreshes();
     const writesBefore = await writes();
-    await sleep(5_000);
+    // At least three refreshes (about 3 s at 1 s; longer on a loaded machine).
+    await until('three unchanged refreshes', async () => ((await unchangedRefreshes()) - refreshesBefore >= 3 ? true : undefined));
     const refreshesAfter = await unchangedRefreshes();
     const writesAfter = await writes();
     expect(refreshesAfter - refreshesBefore, 'refreshes happened').toBeGreaterThanOrEqual(3);
@@ -242,11 +250,14 @@ describe('lifecycle', () => {
     const s = await readSecret(n, 'del');
     expect(s?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'ExternalLLMSecret', name: 'del', controller: true });
     const series = async () => (await operator.metrics.ready.get()).values.filter((v) => v.labels.namespace === n && v.labels.name === 'del');
-    expect(await series()).toHaveLength(1);
+    // The series is set as the reconcile ends, a moment after the status write that made it Ready.
+    await until('the per-resource series', async () => ((await series()).length === 1 ? true : undefined));
     await deleteEls(n, 'del');
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && await readSecret(n, 'del')) await sleep(300);
     expect(await readSecret(n, 'del')).toBeUndefined();
+    // The garbage collector may be quicker than the operator's own reconcile of the deletion.
+    await until('the per-resource series to go', async () => ((await series()).length === 0 ? true : undefined));
     expect(await series(), 'the per-resource series goes with the resource').toHaveLength(0);
   });
 
@@ -256,8 +267,13 @@ describe('lifecycle', () => {
     await createSecret(moto, secretId, { api_key: 'ret-1' });
     await createEls(n, 'ret', { source: { secretId }, data: [{ secretKey: 'K', property: 'api_key' }] });
     await waitForReady(n, 'ret', isReady);
+    // The operator has handled the deletion once it drops the resource's metric series (set as
+    // the first reconcile ends); the Secret has no owner reference (checked below), so the
+    // garbage collector has nothing to do.
+    const series = async () => (await operator.metrics.ready.get()).values.filter((v) => v.labels.namespace === n && v.labels.name === 'ret');
+    await until('the per-resource series', async () => ((await series()).length === 1 ? true : undefined));
     await deleteEls(n, 'ret');
-    await sleep(3_000);
+    await until('the operator to handle the deletion', async () => ((await series()).length === 0 ? true : undefined));
     const s = await readSecret(n, 'ret');
     expect(decoded(s)).toEqual({ K: 'ret-1' });
     expect(s?.metadata?.ownerReferences ?? []).toEqual([]);
@@ -271,9 +287,9 @@ describe('lifecycle', () => {
     await waitForReady(n, 'drift', isReady);
     const s = (await readSecret(n, 'drift'))!;
     await core().replaceNamespacedSecret({ namespace: n, name: 'drift', body: { ...s, data: { K: Buffer.from('tampered').toString('base64') } } });
-    await waitForSecret(n, 'drift', (d) => d.K === 'drift-1', 10_000);
+    await waitForSecret(n, 'drift', (d) => d.K === 'drift-1');
     await core().deleteNamespacedSecret({ namespace: n, name: 'drift' });
-    await waitForSecret(n, 'drift', (d) => d.K === 'drift-1', 10_000);
+    await waitForSecret(n, 'drift', (d) => d.K === 'drift-1');
   });
 });
 

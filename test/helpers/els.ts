@@ -29,8 +29,14 @@ export async function deleteEls(namespace: string, name: string): Promise<void> 
 
 export const ready = (els: ExternalLLMSecret): Condition | undefined => els.status?.conditions?.find((c) => c.type === 'Ready');
 
+/**
+ * Deadlines of the wait helpers: generous, because a wait returns as soon as its condition holds
+ * and the suites must hold on a 2-core machine with its cores saturated (`npm test -- --load`).
+ */
+export const WAIT_MS = 30_000;
+
 /** Polls until the resource's Ready condition satisfies `check`. */
-export async function waitForReady(namespace: string, name: string, check: (c: Condition, els: ExternalLLMSecret) => boolean, timeoutMs = 20_000): Promise<ExternalLLMSecret> {
+export async function waitForReady(namespace: string, name: string, check: (c: Condition, els: ExternalLLMSecret) => boolean, timeoutMs = WAIT_MS): Promise<ExternalLLMSecret> {
   const deadline = Date.now() + timeoutMs;
   let last: ExternalLLMSecret | undefined;
   while (Date.now() < deadline) {
@@ -58,7 +64,7 @@ export function decoded(secret: V1Secret | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
-export async function waitForSecret(namespace: string, name: string, check: (data: Record<string, string>, s: V1Secret) => boolean, timeoutMs = 20_000): Promise<V1Secret> {
+export async function waitForSecret(namespace: string, name: string, check: (data: Record<string, string>, s: V1Secret) => boolean, timeoutMs = WAIT_MS): Promise<V1Secret> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const s = await readSecret(namespace, name);
@@ -73,7 +79,7 @@ export async function events(namespace: string, name: string): Promise<CoreV1Eve
   return list.items;
 }
 
-export async function waitForEvent(namespace: string, name: string, reason: string, timeoutMs = 10_000): Promise<CoreV1Event> {
+export async function waitForEvent(namespace: string, name: string, reason: string, timeoutMs = WAIT_MS): Promise<CoreV1Event> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const e = (await events(namespace, name)).find((ev) => ev.reason === reason);
@@ -81,6 +87,43 @@ export async function waitForEvent(namespace: string, name: string, reason: stri
     await sleep(200);
   }
   throw new Error(`no ${reason} event for ${namespace}/${name}; saw ${(await events(namespace, name)).map((e) => e.reason).join(',')}`);
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined (errors count as "not yet"), every
+ * `intervalMs`, for at most `timeoutMs`.
+ */
+export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_MS, intervalMs = 150): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+}
+
+/**
+ * Polls `read` until its value has not changed for `quietMs` (a counter that stopped moving), and
+ * returns that value. For "nothing more happens" checks: it waits for activity to end rather
+ * than assuming it ends within a fixed time.
+ */
+export async function settled<T>(what: string, read: () => Promise<T>, quietMs = 1_500, timeoutMs = WAIT_MS * 2): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(Math.min(300, quietMs));
+    const next = await read();
+    if (JSON.stringify(next) !== JSON.stringify(value)) { value = next; since = Date.now(); continue; }
+    if (Date.now() - since >= quietMs) return value;
+  }
+  throw new Error(`${what} still changing after ${timeoutMs} ms; last: ${JSON.stringify(value)}`);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

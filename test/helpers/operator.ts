@@ -62,3 +62,8 @@ export async function startTestOperator(opts: {
     stop: async () => { await stopOperator(); file.end(); },
   });
 }
+
+/** The operator's one log line per reconcile outcome (`synced`, `in sync`, `sync failed`) for a resource. */
+export function syncOutcomes(lines: Array<Record<string, unknown>>, namespace: string, name: string, msg?: 'synced' | 'in sync' | 'sync failed'): Array<Record<string, unknown>> {
+  return lines.filter((l) => l.namespace === namespace && l.name === name && (msg ? l.msg === msg : ['synced', 'in sync', 'sync failed'].includes(String(l.msg))));
+}
