@@ -58,6 +58,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     secretsManagerEndpoints: config.secretsManagerEndpoints,
     stsEndpoint: config.stsEndpoint,
     maxAttempts: config.awsMaxAttempts,
+    connectTimeoutMs: config.awsConnectTimeoutMs,
+    requestTimeoutMs: config.awsRequestTimeoutMs,
   }, metrics);
   if (config.checkAwsIdentity) await logAwsIdentity(clients, config, overrides.awsCredentials, log);
 
