@@ -49,7 +49,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? new Metrics({ perResourceNames: config.perResourceMetrics });
   const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
-  const kube = new KubeClient(kubeConfig, metrics);
+  const kube = new KubeClient(kubeConfig, metrics, config.kubeRequestTimeoutMs);
 
   await checkCrdInstalled(kube, config.namespaces[0]);
 
