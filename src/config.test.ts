@@ -8,6 +8,16 @@ describe('parseConfig', () => {
     expect(c.leaseDurationMs).toBe(15_000);
     expect(c.renewDeadlineMs).toBe(10_000);
     expect(c.retryPeriodMs).toBe(2_000);
+    expect(c.awsConnectTimeoutMs).toBe(5_000);
+    expect(c.awsRequestTimeoutMs).toBe(30_000);
+    expect(c.kubeRequestTimeoutMs).toBe(30_000);
+  });
+
+  it('reads the timeouts as durations', () => {
+    const c = parseConfig(['--aws-connect-timeout', '1500ms', '--aws-request-timeout', '1m', '--kube-request-timeout', '10s'], {});
+    expect(c.awsConnectTimeoutMs).toBe(1_500);
+    expect(c.awsRequestTimeoutMs).toBe(60_000);
+    expect(c.kubeRequestTimeoutMs).toBe(10_000);
   });
 
   it('reads flags and environment', () => {
@@ -27,6 +37,10 @@ describe('parseConfig', () => {
     [['--session-tags', 'all'], /--session-tags/],
     [['--role-rules', '{"x":1}'], /role rules/],
     [['--aws-endpoints', 'mars=http://x'], /--aws-endpoints/],
+    [['--aws-connect-timeout', '5'], /--aws-connect-timeout must be a duration/],
+    [['--aws-request-timeout', '0'], /--aws-request-timeout must be longer than 0/],
+    [['--kube-request-timeout', 'soon'], /--kube-request-timeout must be a duration/],
+    [['--kube-request-timeout', '0'], /--kube-request-timeout must be longer than 0/],
   ])('refuses %j with a clear message', (args, message) => {
     expect(() => parseConfig(args, {})).toThrow(message);
   });

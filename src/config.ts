@@ -21,6 +21,9 @@ export const DEFAULTS = {
   refreshShareWindow: '5s',
   sessionTags: 'namespace' as SessionTagMode,
   awsMaxAttempts: 3,
+  awsConnectTimeout: '5s',
+  awsRequestTimeout: '30s',
+  kubeRequestTimeout: '30s',
 };
 
 export interface Config {
@@ -35,6 +38,11 @@ export interface Config {
   stsEndpoint?: string;
   stsRegion: string;
   awsMaxAttempts: number;
+  /** Per AWS HTTP attempt: TCP (and TLS) connect, then the whole request and response. */
+  awsConnectTimeoutMs: number;
+  awsRequestTimeoutMs: number;
+  /** Per Kubernetes API request, watches excepted. */
+  kubeRequestTimeoutMs: number;
   logLevel: LevelWithSilent;
   metricsPort: number;
   healthPort: number;
@@ -74,6 +82,9 @@ Usage: external-llm-secrets [flags]
   --sts-endpoint URL             STS endpoint (default: the regional endpoint)
   --sts-region REGION            region for STS calls (default: the default region)
   --aws-max-attempts N           SDK attempts per AWS call, retries included (default ${DEFAULTS.awsMaxAttempts})
+  --aws-connect-timeout D        longest an AWS connection may take to open (default ${DEFAULTS.awsConnectTimeout})
+  --aws-request-timeout D        longest one AWS HTTP attempt may take, answer included (default ${DEFAULTS.awsRequestTimeout})
+  --kube-request-timeout D       longest one Kubernetes API request may take; watches excepted (default ${DEFAULTS.kubeRequestTimeout})
   --log-level LEVEL              trace|debug|info|warn|error (default ${DEFAULTS.logLevel})
   --metrics-port N               /metrics port, 0 disables (default ${DEFAULTS.metricsPort})
   --health-port N                /healthz and /readyz port, 0 disables (default ${DEFAULTS.healthPort})
@@ -115,6 +126,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'aws-endpoints': { type: 'string' },
       'sts-region': { type: 'string' },
       'aws-max-attempts': { type: 'string' },
+      'aws-connect-timeout': { type: 'string' },
+      'aws-request-timeout': { type: 'string' },
+      'kube-request-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       'metrics-port': { type: 'string' },
       'health-port': { type: 'string' },
@@ -151,6 +165,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     if (ms === undefined) throw new ConfigError(`--${name} must be a duration such as 30s, 5m or 1h, not "${text}"`);
     return ms;
   };
+  // A timeout of 0 would mean "wait for ever", the very hang these flags exist to prevent.
+  const timeout = (name: string, text: string | undefined, fallback: string): number => {
+    const ms = duration(name, text, fallback);
+    if (ms <= 0) throw new ConfigError(`--${name} must be longer than 0, not "${text}"`);
+    return ms;
+  };
   const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? DEFAULTS.logLevel) as LevelWithSilent;
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
     throw new ConfigError(`--log-level must be one of trace, debug, info, warn, error, not "${logLevel}"`);
@@ -183,6 +203,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     stsEndpoint: values['sts-endpoint'] ?? env.ELS_STS_ENDPOINT,
     stsRegion: values['sts-region'] ?? defaultRegion,
     awsMaxAttempts: int('aws-max-attempts', values['aws-max-attempts'], DEFAULTS.awsMaxAttempts, 1),
+    awsConnectTimeoutMs: timeout('aws-connect-timeout', values['aws-connect-timeout'], DEFAULTS.awsConnectTimeout),
+    awsRequestTimeoutMs: timeout('aws-request-timeout', values['aws-request-timeout'], DEFAULTS.awsRequestTimeout),
+    kubeRequestTimeoutMs: timeout('kube-request-timeout', values['kube-request-timeout'], DEFAULTS.kubeRequestTimeout),
     logLevel,
     metricsPort: int('metrics-port', values['metrics-port'], DEFAULTS.metricsPort),
     healthPort: int('health-port', values['health-port'], DEFAULTS.healthPort),

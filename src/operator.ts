@@ -51,7 +51,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? new Metrics({ perResourceNames: config.perResourceMetrics });
   const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
-  const kube = new KubeClient(kubeConfig, metrics);
+  const kube = new KubeClient(kubeConfig, metrics, config.kubeRequestTimeoutMs);
 
   await checkCrdInstalled(kube, config.namespaces[0]);
 
@@ -60,6 +60,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     secretsManagerEndpoints: config.secretsManagerEndpoints,
     stsEndpoint: config.stsEndpoint,
     maxAttempts: config.awsMaxAttempts,
+    connectTimeoutMs: config.awsConnectTimeoutMs,
+    requestTimeoutMs: config.awsRequestTimeoutMs,
   }, metrics);
   if (config.checkAwsIdentity) await logAwsIdentity(clients, config, overrides.awsCredentials, log);
 

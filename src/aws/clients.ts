@@ -1,5 +1,7 @@
 // AWS SDK clients, reused per (identity, region), each with one middleware that counts every
-// real HTTP attempt (it sits inside the retry middleware, so retries are counted too).
+// real HTTP attempt (it sits inside the retry middleware, so retries are counted too), and the
+// SDK's own connection and request timeouts: without them an endpoint that accepts TCP and never
+// answers (a black-holed VPC endpoint) holds a worker for ever.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -16,6 +18,19 @@ export interface EndpointConfig {
   stsEndpoints?: Record<string, string>;
   /** SDK attempts per call (1 + retries). */
   maxAttempts: number;
+  /** Per attempt: opening the connection, and the whole request with its answer. */
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/**
+ * Options for the SDK's NodeHttpHandler (passed as a plain object, which the client turns into its
+ * handler). Both timeouts fail the attempt with a TimeoutError, which the SDK's retry strategy
+ * treats as transient. throwOnRequestTimeout: without it, @smithy/node-http-handler 4.x only logs
+ * a warning when requestTimeout passes and keeps waiting.
+ */
+export function requestHandlerOptions(endpoints: Pick<EndpointConfig, 'connectTimeoutMs' | 'requestTimeoutMs'>) {
+  return { connectionTimeout: endpoints.connectTimeoutMs, requestTimeout: endpoints.requestTimeoutMs, throwOnRequestTimeout: true };
 }
 
 interface StackClient {
@@ -64,13 +79,18 @@ export class AwsClientFactory {
 
   #client<C>(
     cache: Map<string, C>, service: 'secretsmanager' | 'sts', identityKey: string, region: string,
-    make: (config: { region: string; endpoint?: string; credentials?: Credentials; maxAttempts: number }) => C,
+    make: (config: {
+      region: string; endpoint?: string; credentials?: Credentials; maxAttempts: number; requestHandler: ReturnType<typeof requestHandlerOptions>;
+    }) => C,
     endpoint: string | undefined, credentials: Credentials | undefined,
   ): C {
     const key = `${identityKey}|${region}`;
     let client = cache.get(key);
     if (!client) {
-      client = make({ region, ...(endpoint ? { endpoint } : {}), ...(credentials ? { credentials } : {}), maxAttempts: this.#endpoints.maxAttempts });
+      client = make({
+        region, ...(endpoint ? { endpoint } : {}), ...(credentials ? { credentials } : {}),
+        maxAttempts: this.#endpoints.maxAttempts, requestHandler: requestHandlerOptions(this.#endpoints),
+      });
       countCalls(client as unknown as StackClient, service, this.#metrics);
       cache.set(key, client);
     }

@@ -2,9 +2,10 @@
 // holder renews every retryPeriod; a candidate takes over when the record has not changed for
 // leaseDuration, measured on its own clock (no trust in others' clocks); a leader that cannot
 // renew within renewDeadline stops leading. release() hands the lease over at once on SIGTERM.
-import { V1MicroTime, Watch, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, Watch, type ConfigurationOptions, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiMessage, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
+import { withRequestTimeout } from '../kube/request-timeout.js';
 
 export const LEADER_DEFAULTS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } as const;
 
@@ -120,9 +121,19 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * While leading, no call may outlive the renew deadline (client-go does the same): a renew that
+   * hangs past it would keep this process leading after a standby has taken the lease.
+   */
+  #callOptions(): ConfigurationOptions | undefined {
+    if (!this.#leading) return undefined;
+    const left = this.#lastRenew + this.#o.renewDeadlineMs - Date.now();
+    return left < this.#o.kube.requestTimeoutMs ? withRequestTimeout(Math.max(1, left)) : undefined;
+  }
+
   async #get(): Promise<V1Lease | undefined> {
     try {
-      return await this.#o.kube.coordination.readNamespacedLease({ namespace: this.#o.namespace, name: this.#o.name });
+      return await this.#o.kube.coordination.readNamespacedLease({ namespace: this.#o.namespace, name: this.#o.name }, this.#callOptions());
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -139,7 +150,7 @@ export class LeaderElector {
         await kube.coordination.createNamespacedLease({ namespace, body: {
           metadata: { name, namespace },
           spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: micro(now), renewTime: micro(now), leaseTransitions: 0 },
-        } });
+        } }, this.#callOptions());
         return true;
       } catch (err) {
         if (isConflict(err)) return false;
@@ -162,7 +173,7 @@ export class LeaderElector {
       ...(takingOver ? { acquireTime: micro(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     try {
-      await kube.coordination.replaceNamespacedLease({ namespace, name, body: lease });
+      await kube.coordination.replaceNamespacedLease({ namespace, name, body: lease }, this.#callOptions());
       return true;
     } catch (err) {
       if (isConflict(err)) return false;

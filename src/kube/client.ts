@@ -1,6 +1,6 @@
 // Thin adapter over @kubernetes/client-node: the calls the operator makes, each counted by verb,
-// resource and HTTP code. Errors keep their HTTP code; their text is never logged whole, since
-// client-node puts the response body into the message.
+// resource and HTTP code, each with a deadline (request-timeout.ts). Errors keep their HTTP code;
+// their text is never logged whole, since client-node puts the response body into the message.
 import {
   AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
   type KubeConfig, type V1Secret, type CoreV1Event, type V1ServiceAccount,
@@ -9,6 +9,7 @@ import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { reuseConnections } from './connection-reuse.js';
+import { KubeRequestTimeoutError, makeApiClient } from './request-timeout.js';
 
 export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export const STRATEGIC_MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
@@ -28,6 +29,7 @@ export function apiMessage(err: unknown): string {
   }
   const message = (parsed as { message?: unknown } | undefined)?.message;
   const code = httpCode(err);
+  if (err instanceof KubeRequestTimeoutError) return err.message;
   if (typeof message === 'string') return message;
   return code ? `HTTP ${code}` : ((err as { name?: string } | undefined)?.name ?? 'request failed');
 }
@@ -42,12 +44,13 @@ export class KubeClient {
   readonly coordination: CoordinationV1Api;
   readonly #metrics: Metrics | undefined;
 
-  constructor(readonly kubeConfig: KubeConfig, metrics?: Metrics) {
+  /** requestTimeoutMs bounds each request made through these API objects (watches excepted). */
+  constructor(readonly kubeConfig: KubeConfig, metrics: Metrics | undefined, readonly requestTimeoutMs: number) {
     reuseConnections(kubeConfig);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.apps = kubeConfig.makeApiClient(AppsV1Api);
-    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.core = makeApiClient(kubeConfig, CoreV1Api, requestTimeoutMs);
+    this.custom = makeApiClient(kubeConfig, CustomObjectsApi, requestTimeoutMs);
+    this.apps = makeApiClient(kubeConfig, AppsV1Api, requestTimeoutMs);
+    this.coordination = makeApiClient(kubeConfig, CoordinationV1Api, requestTimeoutMs);
     this.#metrics = metrics;
   }
 
@@ -57,7 +60,8 @@ export class KubeClient {
       this.#metrics?.kubeRequests.inc({ verb, resource, code: '2xx' });
       return result;
     } catch (err) {
-      this.#metrics?.kubeRequests.inc({ verb, resource, code: String(httpCode(err) ?? 'error') });
+      const code = err instanceof KubeRequestTimeoutError ? 'timeout' : String(httpCode(err) ?? 'error');
+      this.#metrics?.kubeRequests.inc({ verb, resource, code });
       throw err;
     }
   }

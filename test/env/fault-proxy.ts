@@ -1,8 +1,9 @@
 // Fault injection for the reliability tests: two small loopback proxies the test controls.
 //
 // HttpFaultProxy sits in front of an HTTP upstream (moto). Each request is forwarded unless an
-// active fault fires for it: added latency, a ThrottlingException, a 500, a 503, or a reset
-// connection. Every fault has a probability and a time window. It counts what it saw.
+// active fault fires for it: added latency, a ThrottlingException, a 500, a 503, a reset
+// connection, or a black hole (the request is read and never answered, like a black-holed VPC
+// endpoint). Every fault has a probability and a time window. It counts what it saw.
 //
 // TcpFaultProxy sits in front of a TLS server (the kube-apiserver): it pipes bytes without
 // looking at them, so TLS and client certificates pass through untouched. Faults: reset every
@@ -11,7 +12,7 @@
 import { createServer as createHttpServer, request, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 
-export type HttpFaultKind = 'latency' | 'throttle' | 'error500' | 'error503' | 'reset';
+export type HttpFaultKind = 'latency' | 'throttle' | 'error500' | 'error503' | 'reset' | 'blackhole';
 
 export interface HttpFault {
   kind: HttpFaultKind;
@@ -50,7 +51,7 @@ export function awsOperation(req: IncomingMessage, body?: Buffer): string {
   return fromQuery ?? 'Unknown';
 }
 
-const emptyFaults = (): Record<HttpFaultKind, number> => ({ latency: 0, throttle: 0, error500: 0, error503: 0, reset: 0 });
+const emptyFaults = (): Record<HttpFaultKind, number> => ({ latency: 0, throttle: 0, error500: 0, error503: 0, reset: 0, blackhole: 0 });
 
 export class HttpFaultProxy {
   readonly #server: HttpServer;
@@ -143,6 +144,10 @@ export class HttpFaultProxy {
       case 'reset':
         this.stats.faults.reset++;
         req.socket.resetAndDestroy();
+        return;
+      case 'blackhole':
+        // No answer, ever: the connection stays open until the client gives up or close().
+        this.stats.faults.blackhole++;
         return;
       default:
         this.#forward(req, res, body);
