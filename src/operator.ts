@@ -9,6 +9,7 @@ import { AwsClientFactory, type Credentials } from './aws/clients.js';
 import { CredentialBroker } from './aws/credentials.js';
 import { awsErrorCode } from './aws/errors.js';
 import { SourceCache } from './aws/source-cache.js';
+import { AwsSecretsManagerSource } from './aws/source.js';
 import { BatchFetcher } from './aws/batch-fetcher.js';
 import { VersionIndex } from './aws/version-index.js';
 import type { Config } from './config.js';
@@ -22,6 +23,7 @@ import { EventRecorder } from './kube/events.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLoopWatch, healthHandler, listen, metricsHandler } from './observability/server.js';
+import { SourceRegistry } from './source/registry.js';
 import { DEFAULT_LIMITS } from './sync/render.js';
 
 export interface OperatorOverrides {
@@ -77,17 +79,19 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     relistMs: config.relistMs, metrics, log,
   });
   const events = new EventRecorder(kube, config.identity, log);
+  const awsSource = new AwsSecretsManagerSource({
+    broker, clients, sources, roleRules: config.roleRules, defaultRegion: config.defaultRegion,
+    fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
+    versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
+  });
   controller.setReconciler(new ExternalLLMSecretReconciler({
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
-    kube, events, broker, clients, sources, metrics, log,
+    kube, events, metrics, log,
+    sources: new SourceRegistry([awsSource]),
     recovery: controller.recovery,
     afterSecretWrite: overrides.afterSecretWrite,
-    fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
-    versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
     config: {
-      defaultRegion: config.defaultRegion,
-      roleRules: config.roleRules,
       hashKey,
       limits: { ...DEFAULT_LIMITS, maxValueBytes: config.maxValueBytes },
       refreshShareWindowMs: config.refreshShareWindowMs,

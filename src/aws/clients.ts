@@ -97,15 +97,6 @@ export class AwsClientFactory {
     return client;
   }
 
-  /** Drops clients whose identity is gone (expired credentials are replaced under a new key). */
-  evict(identityKey: string): void {
-    for (const map of [this.#sm, this.#sts] as Map<string, { destroy(): void }>[]) {
-      for (const [key, client] of map) {
-        if (key.startsWith(`${identityKey}|`)) { client.destroy(); map.delete(key); }
-      }
-    }
-  }
-
   destroy(): void {
     for (const c of this.#sm.values()) c.destroy();
     for (const c of this.#sts.values()) c.destroy();

@@ -27,13 +27,11 @@ export class SourceCache {
   readonly #entries = new Map<string, Entry>();
   readonly #ttlMs: number;
   readonly #metrics: Metrics | undefined;
-  readonly #sweep: NodeJS.Timeout;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(ttlMs: number, metrics?: Metrics) {
     this.#ttlMs = ttlMs;
     this.#metrics = metrics;
-    this.#sweep = setInterval(() => this.#evictExpired(), Math.max(1_000, ttlMs));
-    this.#sweep.unref();
   }
 
   /**
@@ -55,6 +53,8 @@ export class SourceCache {
       }
     }
     this.#metrics?.sourceCache.inc({ result: 'miss' });
+    // Expired values are swept out; the sweep starts with the first value, not in the constructor.
+    this.#sweep ??= setInterval(() => this.#evictExpired(), Math.max(1_000, this.#ttlMs)).unref();
     const fresh: Entry = { promise: fetch() };
     this.#entries.set(k, fresh);
     fresh.promise.then(
@@ -64,16 +64,9 @@ export class SourceCache {
     return fresh.promise;
   }
 
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  clear(): void {
-    this.#entries.clear();
-  }
-
   stop(): void {
     clearInterval(this.#sweep);
+    this.#sweep = undefined;
     this.#entries.clear();
   }
 

@@ -15,7 +15,6 @@ interface Entry {
   name?: string;
   arn?: string;
   versionsToStages: Record<string, string[]>;
-  tags: Record<string, string>;
 }
 
 interface Snapshot {
@@ -25,7 +24,7 @@ interface Snapshot {
 }
 
 export type VersionLookup =
-  | { known: true; versionId: string | undefined; tags: Record<string, string>; listedAt: number }
+  | { known: true; versionId: string | undefined }
   | { known: false };
 
 export class VersionIndex {
@@ -47,7 +46,7 @@ export class VersionIndex {
     const entry = snapshot.byName.get(secretId) ?? snapshot.entries.find((e) => matchesId(secretId, e.name, e.arn));
     if (!entry) return { known: false };
     const versionId = Object.entries(entry.versionsToStages).find(([, stages]) => stages.includes(stage))?.[0];
-    return { known: true, versionId, tags: entry.tags, listedAt: snapshot.at };
+    return { known: true, versionId };
   }
 
   async #snapshot(listKey: string, identityKey: string, client: SecretsManagerClient): Promise<Snapshot | undefined> {
@@ -70,7 +69,6 @@ export class VersionIndex {
         for (const s of page.SecretList ?? []) {
           entries.push({
             name: s.Name, arn: s.ARN, versionsToStages: s.SecretVersionsToStages ?? {},
-            tags: Object.fromEntries((s.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
           });
         }
         NextToken = page.NextToken;

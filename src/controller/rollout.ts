@@ -5,8 +5,14 @@
 // patch itself is idempotent: the pod template carries the hash it was restarted for, and a
 // target that already carries it is not patched again, so each change restarts exactly once.
 import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from '../crds/constants.js';
-import type { ExternalLLMSecret, ExternalLLMSecretStatus, RolloutTarget } from '../crds/types.js';
+import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus, RolloutTarget } from '../crds/types.js';
 import { apiMessage, isNotFound, type KubeClient } from '../kube/client.js';
+import { EventReason, type EventSink } from '../kube/events.js';
+import type { Metrics } from '../observability/metrics.js';
+import { Reason } from '../sync/reasons.js';
+import { ConditionType, getCondition, removeCondition, setCondition } from '../sync/status.js';
+
+type WorkloadApi = Pick<KubeClient, 'readWorkload' | 'patchWorkloadTemplateAnnotation'>;
 
 /**
  * The data hash the workloads still have to be restarted for, or undefined. Nothing is pending
@@ -27,7 +33,7 @@ export interface RestartOutcome {
   failed: string[];
 }
 
-export async function restartTargets(kube: Pick<KubeClient, 'readWorkload' | 'patchWorkloadTemplateAnnotation'>, els: ExternalLLMSecret, hash: string, now: Date): Promise<RestartOutcome> {
+export async function restartTargets(kube: WorkloadApi, els: ExternalLLMSecret, hash: string, now: Date): Promise<RestartOutcome> {
   const { namespace } = els.metadata;
   const outcome: RestartOutcome = { restarted: [], skipped: [], failed: [] };
   for (const target of els.spec.rolloutRestartTargets ?? []) {
@@ -51,3 +57,43 @@ export async function restartTargets(kube: Pick<KubeClient, 'readWorkload' | 'pa
 }
 
 export const describeTarget = (target: RolloutTarget, namespace: string): string => `${target.kind} ${namespace}/${target.name}`;
+
+export interface RestartDeps {
+  kube: WorkloadApi;
+  events: EventSink;
+  metrics: Pick<Metrics, 'rolloutRestarts'>;
+}
+
+export interface RestartResult {
+  conditions: Condition[];
+  /** What status.restartedForHash should say (undefined: no targets, leave it out). */
+  restartedForHash?: string;
+  /** A target failed: retry with backoff. */
+  retry: boolean;
+}
+
+/**
+ * Restarts the targets when a restart is pending for `hash`, and says what status should record:
+ * the RolloutRestart condition, and restartedForHash (it stays at the old hash while a target
+ * failed, so the restart stays pending). Events for each restart and each new problem.
+ */
+export async function restartIfPending(d: RestartDeps, els: ExternalLLMSecret, hash: string, conditions: Condition[], now: Date): Promise<RestartResult> {
+  if (!els.spec.rolloutRestartTargets?.length) return { conditions, retry: false };
+  if (!pendingRestart(els, els.status, hash)) return { conditions, restartedForHash: hash, retry: false };
+  const outcome = await restartTargets(d.kube, els, hash, now);
+  for (const result of ['restarted', 'failed', 'skipped'] as const) {
+    if (outcome[result].length) d.metrics.rolloutRestarts.inc({ result }, outcome[result].length);
+  }
+  for (const what of outcome.restarted) await d.events.record(els, 'Normal', EventReason.RolloutRestarted, `Restarted ${what} after the secret changed`);
+  const restartedForHash = outcome.failed.length ? (els.status?.restartedForHash ?? els.status?.dataHash) : hash;
+  const problems = [...outcome.skipped, ...outcome.failed];
+  if (problems.length === 0) return { conditions: removeCondition(conditions, ConditionType.RolloutRestart), restartedForHash, retry: false };
+  const message = `Could not restart: ${problems.join('; ')}${outcome.failed.length ? ' (retrying)' : ''}`;
+  if (getCondition(els.status, ConditionType.RolloutRestart)?.message !== message) {
+    await d.events.record(els, 'Warning', EventReason.RolloutRestartFailed, message);
+  }
+  return {
+    conditions: setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: Reason.RestartFailed, message, observedGeneration: els.metadata.generation }, now),
+    restartedForHash, retry: outcome.failed.length > 0,
+  };
+}

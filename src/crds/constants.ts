@@ -23,4 +23,3 @@ export const RESTARTED_AT_ANNOTATION = `${GROUP}/restartedAt`;
 /** Pod-template annotation: the status.dataHash the workload was restarted for. Patching it is
  * idempotent, so a restart retried after a crash or a failed patch happens exactly once. */
 export const RESTARTED_FOR_ANNOTATION = `${GROUP}/restarted-for`;
-export const FINALIZER = `${GROUP}/finalizer`;

@@ -3,6 +3,7 @@
 import {
   CATEGORIES, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION,
 } from './constants.js';
+import { DEFAULT_REFRESH_INTERVAL, DEFAULT_WARNING_WINDOW } from '../defaults.js';
 import { PROVIDER_NAMES } from '../sync/presets.js';
 
 type Schema = Record<string, unknown>;
@@ -183,7 +184,7 @@ const spec: Schema = {
     },
     target,
     refreshInterval: str('How often to re-read AWS (for example 30m, 1h, 1d). 0 syncs once. A random jitter of up to 10 percent spreads refreshes.', {
-      pattern: DURATION_PATTERN, default: '1h',
+      pattern: DURATION_PATTERN, default: DEFAULT_REFRESH_INTERVAL,
     }),
     rolloutRestartTargets: {
       type: 'array',
@@ -205,7 +206,7 @@ const spec: Schema = {
         maxAge: str('The key expires this long after its AWS version was created (for example 30d).', { pattern: DURATION_PATTERN }),
         property: str('JSON property of the secret holding an RFC 3339 expiry time.', { minLength: 1, maxLength: 1024 }),
         tag: str('AWS tag of the secret holding an RFC 3339 expiry time.', { minLength: 1, maxLength: 128 }),
-        warningWindow: str('How long before expiry the KeyExpiring condition is set. Defaults to 7d.', { pattern: DURATION_PATTERN }),
+        warningWindow: str(`How long before expiry the KeyExpiring condition is set. Defaults to ${DEFAULT_WARNING_WINDOW}.`, { pattern: DURATION_PATTERN }),
       },
       'x-kubernetes-validations': [
         { rule: '[has(self.maxAge), has(self.property), has(self.tag)].filter(x, x).size() == 1', message: 'set exactly one of maxAge, property and tag' },

@@ -15,7 +15,6 @@ export const EventReason = {
   Updated: 'Updated',
   SyncFailed: 'SyncFailed',
   Conflict: 'Conflict',
-  Deleted: 'Deleted',
   RolloutRestarted: 'RolloutRestarted',
   RolloutRestartFailed: 'RolloutRestartFailed',
   KeyExpiring: 'KeyExpiring',

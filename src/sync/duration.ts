@@ -13,14 +13,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return total;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0';
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000], ['ms', 1]] as const) {
-    const n = Math.floor(rest / size);
-    if (n > 0) { parts.push(`${n}${unit}`); rest -= n * size; }
-  }
-  return parts.join('');
-}

@@ -1,10 +1,11 @@
-// When a synced key expires, from spec.expiry. Pure.
-import type { ExpirySpec } from '../crds/types.js';
+// When a synced key expires, from spec.expiry, and the conditions that say so. Pure.
+import type { Condition, ExpirySpec, ExternalLLMSecretStatus } from '../crds/types.js';
+import { DEFAULT_WARNING_WINDOW_MS } from '../defaults.js';
 import { parseDuration } from './duration.js';
 import { lookup } from './render.js';
 import { Reason, SyncError } from './reasons.js';
+import { ConditionType, getCondition, removeCondition, setCondition } from './status.js';
 
-export const DEFAULT_WARNING_WINDOW_MS = 7 * 86_400_000;
 
 export interface ExpiryInputs {
   secretId: string;
@@ -44,4 +45,32 @@ export function expiryState(expires: Date, now: Date, warningWindowMs: number): 
   const left = expires.getTime() - now.getTime();
   if (left <= 0) return 'expired';
   return left <= warningWindowMs ? 'expiring' : 'ok';
+}
+
+export interface ExpiryConditions {
+  conditions: Condition[];
+  expiresAt?: string;
+  /** Warnings to record as events: only on the transition into a state. */
+  warnings: Array<{ reason: string; message: string }>;
+}
+
+/** KeyExpiring / KeyExpired for a key that expires `at` (undefined: no expiry known). */
+export function expiryConditions(
+  spec: ExpirySpec | undefined, at: Date | undefined, previous: ExternalLLMSecretStatus | undefined,
+  conditions: Condition[], now: Date, secretId: string, generation: number | undefined,
+): ExpiryConditions {
+  let list = removeCondition(removeCondition(conditions, ConditionType.KeyExpiring), ConditionType.KeyExpired);
+  if (!spec || !at) return { conditions: list, warnings: [] };
+  const windowMs = (spec.warningWindow ? parseDuration(spec.warningWindow) : undefined) ?? DEFAULT_WARNING_WINDOW_MS;
+  const state = expiryState(at, now, windowMs);
+  const warnings: ExpiryConditions['warnings'] = [];
+  if (state !== 'ok') {
+    const [type, reason, verb] = state === 'expiring'
+      ? [ConditionType.KeyExpiring, Reason.KeyExpiring, 'expires'] as const
+      : [ConditionType.KeyExpired, Reason.KeyExpired, 'expired'] as const;
+    const message = `The key of ${secretId} ${verb} at ${at.toISOString()}`;
+    list = setCondition(list, { type, status: 'True', reason, message, observedGeneration: generation }, now);
+    if (getCondition(previous, type)?.status !== 'True') warnings.push({ reason, message });
+  }
+  return { conditions: list, expiresAt: at.toISOString(), warnings };
 }

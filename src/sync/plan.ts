@@ -1,9 +1,10 @@
 // Decides what to write to the target Secret: create, update, nothing, or refuse. Pure.
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION,
+  API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION,
 } from '../crds/constants.js';
-import type { CreationPolicy } from '../crds/types.js';
+import type { CreationPolicy, ExternalLLMSecret } from '../crds/types.js';
+import { dataHash } from './hash.js';
 import { Reason } from './reasons.js';
 
 export interface DesiredSecret {
@@ -20,6 +21,36 @@ export interface DesiredSecret {
   ownerReference?: V1OwnerReference;
   /** UID of the ExternalLLMSecret, to recognise our own owner reference. */
   ownerUid: string;
+}
+
+/** The Secret a resource asks for, holding `data`. */
+export function desiredSecret(els: ExternalLLMSecret, data: Record<string, Buffer>): DesiredSecret {
+  const { namespace, name, uid } = els.metadata;
+  const target = els.spec.target ?? {};
+  const policy = target.creationPolicy ?? 'Owner';
+  const ownerReference: V1OwnerReference | undefined = policy === 'Owner' && target.deletionPolicy === 'Delete'
+    ? { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: false }
+    : undefined;
+  return {
+    namespace,
+    name: target.name ?? name,
+    type: target.type ?? 'Opaque',
+    owner: `${namespace}/${name}`,
+    policy,
+    labels: { ...target.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+    annotations: { ...target.annotations, [OWNER_ANNOTATION]: `${namespace}/${name}` },
+    data,
+    ownerReference,
+    ownerUid: uid,
+  };
+}
+
+/** The keyed hash of what a live Secret holds for us: with Merge, only the keys we wrote. */
+export function liveDataHash(hashKey: Buffer, live: V1Secret, policy: CreationPolicy): string {
+  const data = decodeData(live.data);
+  if (policy !== 'Merge') return dataHash(hashKey, data);
+  const merged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
+  return dataHash(hashKey, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
 }
 
 export type SecretPlan =

@@ -30,6 +30,10 @@ export const Reason = {
   SecretTypeImmutable: 'SecretTypeImmutable',
   KubernetesError: 'KubernetesError',
   InvalidSpec: 'InvalidSpec',
+  // conditions other than Ready
+  RestartFailed: 'RestartFailed',
+  KeyExpiring: 'KeyExpiring',
+  KeyExpired: 'KeyExpired',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -1,0 +1,98 @@
+// The AWS Secrets Manager adapter behind the SecretSource port: role policy, identity (IRSA,
+// web identity, chained roles), change detection on shared ListSecrets listings, batched and
+// shared reads, and AWS errors mapped to reasons. Nothing outside src/aws knows it is AWS.
+import type { ExternalLLMSecret } from '../crds/types.js';
+import { decideRole, type RoleRule } from '../policy/roles.js';
+import type { Currency, ReadOptions, SecretSource, SourceRead, SourceSession } from '../source/port.js';
+import { AWS_SECRETS_MANAGER } from '../source/registry.js';
+import { Reason, SyncError } from '../sync/reasons.js';
+import type { BatchFetcher } from './batch-fetcher.js';
+import type { AwsClientFactory } from './clients.js';
+import type { CredentialBroker } from './credentials.js';
+import { describeTags, regionOfArn } from './secrets-manager.js';
+import type { SourceCache } from './source-cache.js';
+import type { VersionIndex } from './version-index.js';
+
+export interface AwsSourceDeps {
+  broker: Pick<CredentialBroker, 'resolve'>;
+  clients: AwsClientFactory;
+  sources: SourceCache;
+  fetcher: BatchFetcher;
+  /** Change detection; undefined when switched off. */
+  versions?: VersionIndex;
+  roleRules?: RoleRule[];
+  defaultRegion: string;
+}
+
+/** Outages of Secrets Manager and STS endpoints are regional. */
+export const awsScope = (region: string): string => `aws:${region}`;
+
+export class AwsSecretsManagerSource implements SecretSource {
+  readonly name = AWS_SECRETS_MANAGER;
+  readonly #d: AwsSourceDeps;
+
+  constructor(deps: AwsSourceDeps) {
+    this.#d = deps;
+  }
+
+  scopeOf(els: ExternalLLMSecret): string {
+    return awsScope(this.#region(els));
+  }
+
+  async open(els: ExternalLLMSecret): Promise<SourceSession> {
+    const roleArn = els.spec.auth?.roleArn;
+    if (roleArn) {
+      const decision = decideRole(this.#d.roleRules, els.metadata.namespace, roleArn, els.spec.auth?.serviceAccountRef !== undefined);
+      if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
+    }
+    const identity = await this.#d.broker.resolve(els);
+    const region = this.#region(els);
+    // The account of the role reached (or the operator's own): listings are shared per account.
+    const account = identity.roleArn?.split(':')[4] ?? 'operator';
+    return new AwsSession(this.#d, els, {
+      identityKey: identity.key, region,
+      client: this.#d.clients.secretsManager(identity.key, region, identity.credentials),
+      listKey: `${account}|${region}`,
+    });
+  }
+
+  #region(els: ExternalLLMSecret): string {
+    return els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.defaultRegion;
+  }
+}
+
+interface Access {
+  identityKey: string;
+  region: string;
+  client: ReturnType<AwsClientFactory['secretsManager']>;
+  /** account|region: ListSecrets listings are shared within it. */
+  listKey: string;
+}
+
+class AwsSession implements SourceSession {
+  readonly scope: string;
+
+  constructor(private readonly d: AwsSourceDeps, private readonly els: ExternalLLMSecret, private readonly access: Access) {
+    this.scope = awsScope(access.region);
+  }
+
+  async isCurrent(syncedVersionId: string): Promise<Currency> {
+    const { secretId, versionId, versionStage } = this.els.spec.source;
+    if (versionId !== undefined) return versionId === syncedVersionId ? { current: true } : { current: false };
+    if (!this.d.versions) return { current: false };
+    const { listKey, identityKey, client } = this.access;
+    const found = await this.d.versions.lookup(listKey, identityKey, client, secretId, versionStage ?? 'AWSCURRENT');
+    return found.known && found.versionId === syncedVersionId ? { current: true, gridKey: listKey } : { current: false };
+  }
+
+  async read(options: ReadOptions): Promise<SourceRead> {
+    const { secretId, versionId, versionStage } = this.els.spec.source;
+    const { identityKey, region, client } = this.access;
+    const value = await this.d.sources.get(
+      { identityKey, region, secretId, versionId, versionStage },
+      options.maxAgeMs,
+      () => this.d.fetcher.get(`${identityKey}|${region}`, client, { secretId, versionId, versionStage }),
+    );
+    return options.tags ? { ...value, tags: await describeTags(client, secretId) } : value;
+  }
+}

@@ -1,0 +1,68 @@
+// When each resource refreshes next. In memory on purpose: writing the schedule to status on
+// every refresh would turn every unchanged refresh into an apiserver write. After a restart a
+// resource is due at once (cheap: change detection answers without reading values), except a
+// sync-once resource already Ready at its generation. Clock and randomness are injected.
+import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
+import type { ExternalLLMSecret } from '../crds/types.js';
+import { ConditionType, getCondition } from '../sync/status.js';
+import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
+
+interface Memory {
+  at: number;
+  generation: number | undefined;
+  forceToken: string | undefined;
+  intervalMs: number;
+}
+
+export class RefreshSchedule {
+  readonly #memory = new Map<string, Memory>();
+  readonly #now: () => number;
+  readonly #random: () => number;
+
+  constructor(opts: { now?: () => number; random?: () => number } = {}) {
+    this.#now = opts.now ?? Date.now;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Due: never synced here, spec or force-sync token changed, or the interval has passed. */
+  isDue(key: string, els: ExternalLLMSecret, intervalMs: number): boolean {
+    const memory = this.#memory.get(key);
+    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    if (!memory) {
+      const settled = getCondition(els.status, ConditionType.Ready)?.status === 'True'
+        && els.status?.observedGeneration === els.metadata.generation
+        && (forceToken === undefined || forceToken === els.status?.forceSyncToken);
+      return !(settled && intervalMs === 0);
+    }
+    if (memory.generation !== els.metadata.generation || memory.forceToken !== forceToken) return true;
+    if (memory.intervalMs === 0) return false;
+    return this.#now() >= memory.at + memory.intervalMs;
+  }
+
+  /**
+   * Refreshed now: next due one jittered interval later, or, with gridKey, on the grid shared by
+   * every resource whose checks share one listing (so they share it again next cycle).
+   */
+  remember(key: string, els: ExternalLLMSecret, intervalMs: number, gridKey?: string): void {
+    const now = this.#now();
+    const aligned = gridKey !== undefined && intervalMs > 0;
+    const wait = intervalMs === 0 ? 0 : aligned ? intervalMs : jitteredInterval(intervalMs, this.#random);
+    this.#memory.set(key, {
+      at: aligned ? nextAlignedRefresh(now, intervalMs, `${gridKey}|${intervalMs}`) - wait : now,
+      generation: els.metadata.generation,
+      forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
+      intervalMs: wait,
+    });
+  }
+
+  /** Milliseconds until the next refresh; undefined for sync-once or unknown resources. */
+  untilNext(key: string): number | undefined {
+    const memory = this.#memory.get(key);
+    if (!memory || memory.intervalMs === 0) return undefined;
+    return Math.max(0, memory.at + memory.intervalMs - this.#now());
+  }
+
+  forget(key: string): void {
+    this.#memory.delete(key);
+  }
+}

@@ -1,0 +1,41 @@
+// The port between the reconciler and wherever secret values come from. AWS Secrets Manager is
+// one adapter (src/aws/source.ts); another backend, or generated credentials, plugs in here and
+// is chosen by name (registry.ts) without the reconciler changing. The reconciler imports
+// nothing from src/aws or @aws-sdk.
+import type { ExternalLLMSecret } from '../crds/types.js';
+import type { SourceSecret } from '../sync/source.js';
+
+/** One version of a secret, with the tags spec.expiry.tag reads, in one result. */
+export interface SourceRead extends SourceSecret {
+  tags?: Record<string, string>;
+}
+
+export interface ReadOptions {
+  /** A value read this recently (by any resource) may be reused; 0 asks for a fresh read. */
+  maxAgeMs: number;
+  /** Also return the secret's tags. */
+  tags: boolean;
+}
+
+/** Whether the version synced last is still the one the spec asks for. */
+export type Currency =
+  /** gridKey: resources whose checks share one listing; their next checks are aligned on it. */
+  | { current: true; gridKey?: string }
+  | { current: false };
+
+/** A resource's way in, once policy allowed it and its identity is resolved. */
+export interface SourceSession {
+  /** The dependency a retryable failure waits for; see controller/recovery.ts. */
+  readonly scope: string;
+  /** Answers without reading the value (a pinned version, or a shared listing). */
+  isCurrent(syncedVersionId: string): Promise<Currency>;
+  read(options: ReadOptions): Promise<SourceRead>;
+}
+
+export interface SecretSource {
+  readonly name: string;
+  /** The dependency scope of a resource, known before (or without) opening a session. */
+  scopeOf(els: ExternalLLMSecret): string;
+  /** Policy first (a refusal costs no call to the backend), then identity. Throws SyncError. */
+  open(els: ExternalLLMSecret): Promise<SourceSession>;
+}
