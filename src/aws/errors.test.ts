@@ -148,7 +148,7 @@ describe('mapStsError', () => {
   });
 
   // Bug: mapSecretsManagerError also looks at `.code` when the name is not a network code
-  // (errors.ts:46), mapStsError does not (errors.ts:71): a wrapped ECONNRESET from STS becomes
+  // (errors.ts:48), mapStsError does not (errors.ts:74): a wrapped ECONNRESET from STS becomes
   // AssumeRoleFailed instead of EndpointError. Flip to `it` when errors.ts is fixed.
   it.fails('treats a named error whose .code is ECONNRESET as an endpoint failure, like mapSecretsManagerError', () => {
     expect(mapStsError(nodeError('ECONNRESET', 'FetchError'), ROLE_ARN, 'AssumeRole').reason).toBe(Reason.EndpointError);

@@ -89,7 +89,7 @@ describe('expiresAt: property', () => {
     expect(err.retryable).toBe(false);
   });
 
-  // Bug: the error says "RFC 3339", but any text Date.parse accepts passes (expiry.ts:35), and
+  // Bug: the error says "RFC 3339", but any text Date.parse accepts passes (expiry.ts:34), and
   // some of it is read in the operator's local time zone. Flip to `it` when expiry.ts is fixed.
   it.fails('refuses a time that is not RFC 3339', () => {
     expect(() => expiresAt({ property: 'expires' }, { secretId: SECRET_ID, secretString: JSON.stringify({ expires: '03/01/2026 12:00' }) })).toThrow(SyncError);
