@@ -23,6 +23,7 @@ function nodeError(code: string, name = 'Error'): Error {
   return e;
 }
 
+/** The message names the operation, the secret or role and the code, and nothing the service wrote. */
 function expectClean(err: SyncError, operation: string, subject: string, code: string): void {
   expect(err).toBeInstanceOf(SyncError);
   expect(err.message).toContain(operation);
@@ -32,6 +33,36 @@ function expectClean(err: SyncError, operation: string, subject: string, code: s
   expect(String(err)).not.toContain(MARKER);
   expect(JSON.stringify({ message: err.message, reason: err.reason })).not.toContain(MARKER);
 }
+
+/** One table row: the reason, the retryability, a clean message, and the AWS error kept as cause. */
+function expectMapped(mapped: SyncError, [, err, reason, retryable, code]: Row, operation: string, subject: string): void {
+  expect(mapped.reason).toBe(reason);
+  expect(mapped.retryable).toBe(retryable);
+  expectClean(mapped, operation, subject, code);
+  if (err !== undefined) expect(mapped.cause).toBe(err);
+}
+
+/** [label, error, reason, retryable, code the message names] */
+type Row = [string, unknown, Reason, boolean, string];
+
+/** Throttling and network failures: both mappers make them retryable, whatever the operation. */
+const TRANSIENT: Row[] = [
+  ['ThrottlingException', sdkError('ThrottlingException', { status: 400 }), Reason.Throttled, true, 'ThrottlingException'],
+  ['Throttling', sdkError('Throttling', { status: 400 }), Reason.Throttled, true, 'Throttling'],
+  ['TooManyRequestsException', sdkError('TooManyRequestsException', { status: 429 }), Reason.Throttled, true, 'TooManyRequestsException'],
+  ['RequestLimitExceeded', sdkError('RequestLimitExceeded', { status: 400 }), Reason.Throttled, true, 'RequestLimitExceeded'],
+  ['LimitExceededException', sdkError('LimitExceededException', { status: 400 }), Reason.Throttled, true, 'LimitExceededException'],
+  ['SlowDown', sdkError('SlowDown', { status: 503 }), Reason.Throttled, true, 'SlowDown'],
+  ['TimeoutError (SDK socket timeout)', sdkError('TimeoutError'), Reason.EndpointError, true, 'TimeoutError'],
+  ['RequestTimeout', sdkError('RequestTimeout'), Reason.EndpointError, true, 'RequestTimeout'],
+  ['NetworkingError', sdkError('NetworkingError'), Reason.EndpointError, true, 'NetworkingError'],
+  ['Node ECONNRESET', nodeError('ECONNRESET'), Reason.EndpointError, true, 'ECONNRESET'],
+  ['Node ECONNREFUSED', nodeError('ECONNREFUSED'), Reason.EndpointError, true, 'ECONNREFUSED'],
+  ['Node ENOTFOUND', nodeError('ENOTFOUND'), Reason.EndpointError, true, 'ENOTFOUND'],
+  ['Node EAI_AGAIN', nodeError('EAI_AGAIN'), Reason.EndpointError, true, 'EAI_AGAIN'],
+  ['Node ETIMEDOUT', nodeError('ETIMEDOUT'), Reason.EndpointError, true, 'ETIMEDOUT'],
+  ['Node EPIPE', nodeError('EPIPE'), Reason.EndpointError, true, 'EPIPE'],
+];
 
 describe('awsErrorCode', () => {
   it.each<[string, unknown, string]>([
@@ -47,8 +78,7 @@ describe('awsErrorCode', () => {
 });
 
 describe('mapSecretsManagerError', () => {
-  it.each<[string, unknown, Reason, boolean, string]>([
-    // [label, error, reason, retryable, code in the message]
+  it.each<Row>([
     ['no such secret', sdkError('ResourceNotFoundException', { message: `Secrets Manager can't find the specified secret. ${MARKER}`, status: 400 }), Reason.ResourceNotFound, false, 'ResourceNotFoundException'],
     ['no such staging label', sdkError('ResourceNotFoundException', { message: `Secrets Manager can't find the specified secret value for staging label: AWSPENDING ${MARKER}`, status: 400 }), Reason.VersionNotFound, false, 'ResourceNotFoundException'],
     ['no such VersionId', sdkError('ResourceNotFoundException', { message: `Secrets Manager can't find the specified secret value for VersionId: 0123 ${MARKER}`, status: 400 }), Reason.VersionNotFound, false, 'ResourceNotFoundException'],
@@ -64,21 +94,7 @@ describe('mapSecretsManagerError', () => {
     ['ExpiredTokenException: retryable (new credentials help)', sdkError('ExpiredTokenException', { status: 400 }), Reason.AccessDenied, true, 'ExpiredTokenException'],
     ['DecryptionFailure', sdkError('DecryptionFailure', { status: 400 }), Reason.DecryptionFailure, false, 'DecryptionFailure'],
     ['DecryptionFailureException', sdkError('DecryptionFailureException', { status: 400 }), Reason.DecryptionFailure, false, 'DecryptionFailureException'],
-    ['ThrottlingException', sdkError('ThrottlingException', { status: 400 }), Reason.Throttled, true, 'ThrottlingException'],
-    ['Throttling', sdkError('Throttling', { status: 400 }), Reason.Throttled, true, 'Throttling'],
-    ['TooManyRequestsException', sdkError('TooManyRequestsException', { status: 429 }), Reason.Throttled, true, 'TooManyRequestsException'],
-    ['RequestLimitExceeded', sdkError('RequestLimitExceeded', { status: 400 }), Reason.Throttled, true, 'RequestLimitExceeded'],
-    ['LimitExceededException', sdkError('LimitExceededException', { status: 400 }), Reason.Throttled, true, 'LimitExceededException'],
-    ['SlowDown', sdkError('SlowDown', { status: 503 }), Reason.Throttled, true, 'SlowDown'],
-    ['TimeoutError (SDK socket timeout)', sdkError('TimeoutError'), Reason.EndpointError, true, 'TimeoutError'],
-    ['RequestTimeout', sdkError('RequestTimeout'), Reason.EndpointError, true, 'RequestTimeout'],
-    ['NetworkingError', sdkError('NetworkingError'), Reason.EndpointError, true, 'NetworkingError'],
-    ['Node ECONNRESET', nodeError('ECONNRESET'), Reason.EndpointError, true, 'ECONNRESET'],
-    ['Node ECONNREFUSED', nodeError('ECONNREFUSED'), Reason.EndpointError, true, 'ECONNREFUSED'],
-    ['Node ENOTFOUND', nodeError('ENOTFOUND'), Reason.EndpointError, true, 'ENOTFOUND'],
-    ['Node EAI_AGAIN', nodeError('EAI_AGAIN'), Reason.EndpointError, true, 'EAI_AGAIN'],
-    ['Node ETIMEDOUT', nodeError('ETIMEDOUT'), Reason.EndpointError, true, 'ETIMEDOUT'],
-    ['Node EPIPE', nodeError('EPIPE'), Reason.EndpointError, true, 'EPIPE'],
+    ...TRANSIENT,
     // The SDK may wrap a system error under its own name and keep the errno code in `.code`.
     ['named error whose .code is ECONNRESET', nodeError('ECONNRESET', 'FetchError'), Reason.EndpointError, true, 'FetchError'],
     ['InternalServiceError (500): retryable', sdkError('InternalServiceError', { status: 500 }), Reason.ProviderError, true, 'InternalServiceError'],
@@ -88,13 +104,7 @@ describe('mapSecretsManagerError', () => {
     ['unknown error without a status: retryable', sdkError('SomethingNew'), Reason.ProviderError, true, 'SomethingNew'],
     ['plain Error', new Error(MARKER), Reason.ProviderError, true, 'UnknownError'],
     ['undefined', undefined, Reason.ProviderError, true, 'UnknownError'],
-  ])('%s', (_label, err, reason, retryable, code) => {
-    const mapped = mapSecretsManagerError(err, SECRET_ID);
-    expect(mapped.reason).toBe(reason);
-    expect(mapped.retryable).toBe(retryable);
-    expectClean(mapped, 'GetSecretValue', SECRET_ID, code);
-    if (err !== undefined) expect(mapped.cause).toBe(err);
-  });
+  ])('%s', (...row) => expectMapped(mapSecretsManagerError(row[1], SECRET_ID), row, 'GetSecretValue', SECRET_ID));
 
   it('names the operation it is given and the HTTP status', () => {
     const mapped = mapSecretsManagerError(sdkError('AccessDeniedException', { status: 403 }), SECRET_ID, 'DescribeSecret');
@@ -115,7 +125,7 @@ describe('mapSecretsManagerError', () => {
 });
 
 describe('mapStsError', () => {
-  it.each<[string, unknown, Reason, boolean, string]>([
+  it.each<Row>([
     ['AccessDenied (trust policy, external id)', sdkError('AccessDenied', { status: 403 }), Reason.AssumeRoleFailed, false, 'AccessDenied'],
     ['AccessDeniedException', sdkError('AccessDeniedException', { status: 403 }), Reason.AssumeRoleFailed, false, 'AccessDeniedException'],
     ['InvalidIdentityToken: retryable (a new token may help)', sdkError('InvalidIdentityToken', { status: 400 }), Reason.InvalidWebIdentityToken, true, 'InvalidIdentityToken'],
@@ -124,23 +134,13 @@ describe('mapStsError', () => {
     ['IDPCommunicationError: retryable', sdkError('IDPCommunicationError', { status: 400 }), Reason.InvalidWebIdentityToken, true, 'IDPCommunicationError'],
     ['IDPRejectedClaim: not retryable', sdkError('IDPRejectedClaim', { status: 403 }), Reason.InvalidWebIdentityToken, false, 'IDPRejectedClaim'],
     ['RegionDisabledException', sdkError('RegionDisabledException', { status: 403 }), Reason.EndpointError, false, 'RegionDisabledException'],
-    ['Throttling', sdkError('Throttling', { status: 400 }), Reason.Throttled, true, 'Throttling'],
-    ['ThrottlingException', sdkError('ThrottlingException', { status: 400 }), Reason.Throttled, true, 'ThrottlingException'],
-    ['TimeoutError', sdkError('TimeoutError'), Reason.EndpointError, true, 'TimeoutError'],
-    ['Node ECONNRESET', nodeError('ECONNRESET'), Reason.EndpointError, true, 'ECONNRESET'],
-    ['Node ENOTFOUND', nodeError('ENOTFOUND'), Reason.EndpointError, true, 'ENOTFOUND'],
+    ...TRANSIENT,
     ['MalformedPolicyDocument (400): not retryable', sdkError('MalformedPolicyDocument', { status: 400 }), Reason.AssumeRoleFailed, false, 'MalformedPolicyDocument'],
     ['PackedPolicyTooLarge (400): not retryable', sdkError('PackedPolicyTooLarge', { status: 400 }), Reason.AssumeRoleFailed, false, 'PackedPolicyTooLarge'],
     ['InternalFailure (500): retryable', sdkError('InternalFailure', { status: 500 }), Reason.AssumeRoleFailed, true, 'InternalFailure'],
     ['unknown without a status: retryable', sdkError('SomethingNew'), Reason.AssumeRoleFailed, true, 'SomethingNew'],
     ['undefined', undefined, Reason.AssumeRoleFailed, true, 'UnknownError'],
-  ])('%s', (_label, err, reason, retryable, code) => {
-    const mapped = mapStsError(err, ROLE_ARN, 'AssumeRoleWithWebIdentity');
-    expect(mapped.reason).toBe(reason);
-    expect(mapped.retryable).toBe(retryable);
-    expectClean(mapped, 'AssumeRoleWithWebIdentity', ROLE_ARN, code);
-    if (err !== undefined) expect(mapped.cause).toBe(err);
-  });
+  ])('%s', (...row) => expectMapped(mapStsError(row[1], ROLE_ARN, 'AssumeRoleWithWebIdentity'), row, 'AssumeRoleWithWebIdentity', ROLE_ARN));
 
   it('tells what to check when the role refuses', () => {
     const mapped = mapStsError(sdkError('AccessDenied', { status: 403 }), ROLE_ARN, 'AssumeRole');
