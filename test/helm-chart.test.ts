@@ -1,0 +1,154 @@
+// The Helm chart's files, and the chart rendered: lint and render for several value sets, every
+// rendered object accepted by the real apiserver in a server-side dry run.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1ClusterRole } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { applyCrd, MOTO_ACCOUNT_ID, repoRoot } from './env/index.js';
+import { argsOf, CHART, deploymentOf, dryRunAll, helmOk, kind, suffix, template, useHelmCluster, valuesFile, type Obj } from './helpers/helm.js';
+
+const { freshNamespace } = useHelmCluster();
+
+// A minimal stand-in for the Prometheus Operator's ServiceMonitor CRD, which the test cluster
+// lacks: enough for the apiserver to accept (and so dry-run) the chart's ServiceMonitor. Its
+// schema preserves unknown fields, so this checks the object's kind/group/version/metadata, not
+// the Prometheus Operator's own validation of spec.
+const SERVICE_MONITOR_CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
+  metadata: { name: 'servicemonitors.monitoring.coreos.com' },
+  spec: {
+    group: 'monitoring.coreos.com', scope: 'Namespaced',
+    names: { kind: 'ServiceMonitor', listKind: 'ServiceMonitorList', plural: 'servicemonitors', singular: 'servicemonitor' },
+    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
+  },
+};
+
+describe('chart files', () => {
+  it('ships the Grafana dashboard identical to deploy/grafana/', () => {
+    const chartCopy = readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8');
+    expect(chartCopy).toBe(readFileSync(join(repoRoot, 'deploy', 'grafana', 'external-llm-secrets.json'), 'utf8'));
+    const dashboard = JSON.parse(chartCopy) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)).join('\n');
+    for (const metric of ['externalllmsecret_ready', 'externalllmsecret_sync_duration_seconds_bucket', 'externalllmsecret_aws_api_calls_total', 'service="sts"', 'externalllmsecret_workqueue_depth', 'externalllmsecret_source_version_age_seconds']) {
+      expect(exprs).toContain(metric);
+    }
+  });
+
+  it('ships the CRDs generated into deploy/crds/', () => {
+    const dir = join(CHART, 'files', 'crds');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+    expect(files).toEqual(readdirSync(join(repoRoot, 'deploy', 'crds')).filter((f) => f.endsWith('.yaml')).sort());
+    for (const f of files) expect(readFileSync(join(dir, f), 'utf8'), f).toBe(readFileSync(join(repoRoot, 'deploy', 'crds', f), 'utf8'));
+  });
+
+  it('takes appVersion from package.json', () => {
+    const chart = parseYaml(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(chart.appVersion).toBe(pkg.version);
+  });
+});
+
+describe('lint, render and server-side dry run', () => {
+  const sets: Array<{ name: string; values: (ns: string[]) => object; check: (objs: Obj[], ns: string[]) => void }> = [
+    {
+      name: 'defaults',
+      values: () => ({}),
+      check: (objs) => {
+        const args = argsOf(objs);
+        expect(args).toContain('--leader-elect');
+        expect(args).toContain('--concurrent=10');
+        expect(args.some((a) => a.startsWith('--namespaces'))).toBe(false);
+        expect(kind(objs, 'ClusterRole')).toHaveLength(1);
+        expect(kind(objs, 'CustomResourceDefinition')).toHaveLength(1);
+        const rules = (kind(objs, 'ClusterRole')[0] as V1ClusterRole).rules!;
+        expect(rules.some((r) => r.resources!.includes('serviceaccounts/token'))).toBe(true);
+        expect(rules.some((r) => r.apiGroups!.includes('apps'))).toBe(false);
+        const c = deploymentOf(objs).spec!.template.spec!.containers[0]!;
+        expect(c.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+        expect(c.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'health' });
+        expect(c.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'health' });
+        expect(c.ports?.map((p) => p.containerPort)).toEqual([8080, 8081]);
+        expect(c.env?.map((e) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE', 'ELS_HASH_KEY']);
+      },
+    },
+    {
+      name: 'namespace-scoped',
+      values: (ns) => ({ scope: { namespaces: [ns[1], ns[2]] } }),
+      check: (objs, ns) => {
+        expect(argsOf(objs)).toContain(`--namespaces=${ns[1]},${ns[2]}`);
+        expect(kind(objs, 'ClusterRole')).toHaveLength(0);
+        expect(kind(objs, 'ClusterRoleBinding')).toHaveLength(0);
+        const roles = kind(objs, 'Role').map((r) => r.metadata!.namespace).sort();
+        expect(roles).toEqual([ns[0], ns[1], ns[2]].sort()); // one per watched namespace + the lease Role
+      },
+    },
+    {
+      name: 'leaderElect off',
+      values: () => ({ leaderElect: false, concurrent: 3 }),
+      check: (objs) => {
+        expect(argsOf(objs)).not.toContain('--leader-elect');
+        expect(argsOf(objs)).toContain('--concurrent=3');
+        expect(kind(objs, 'Role')).toHaveLength(0);
+      },
+    },
+    {
+      name: 'rollout restarts on, ServiceAccount auth off',
+      values: () => ({ rolloutRestart: { enabled: true }, serviceAccountAuth: { enabled: false } }),
+      check: (objs) => {
+        const rules = (kind(objs, 'ClusterRole')[0] as V1ClusterRole).rules!;
+        expect(rules.find((r) => r.apiGroups!.includes('apps'))).toMatchObject({ resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'patch'] });
+        expect(rules.some((r) => r.resources!.some((x) => x.startsWith('serviceaccounts')))).toBe(false);
+      },
+    },
+    {
+      name: 'serviceMonitor, PDB, NetworkPolicy, dashboard, role rules and the rest on',
+      values: () => ({
+        replicaCount: 2,
+        serviceMonitor: { enabled: true, additionalLabels: { release: 'prometheus' } },
+        podDisruptionBudget: { enabled: true },
+        networkPolicy: { enabled: true, metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+        grafanaDashboard: { enabled: true },
+        roleRules: [{ namespaces: ['team-a'], roles: [`arn:aws:iam::${MOTO_ACCOUNT_ID}:role/team-a-*`] }],
+        serviceAccount: { annotations: { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/els` } },
+        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' }],
+        priorityClassName: 'system-cluster-critical',
+        extraArgs: { 'relist-interval': '5m', 'per-resource-metrics': true },
+        extraEnv: [{ name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' }],
+        aws: { region: 'eu-west-1', sessionTags: 'namespace-and-name' },
+      }),
+      check: (objs) => {
+        for (const k of ['ServiceMonitor', 'PodDisruptionBudget', 'NetworkPolicy']) expect(kind(objs, k), k).toHaveLength(1);
+        const cms = kind(objs, 'ConfigMap');
+        const dashboard = cms.find((c) => c.metadata!.name!.endsWith('-dashboard')) as unknown as { data: Record<string, string> };
+        expect(JSON.parse(dashboard.data['external-llm-secrets.json']!)).toEqual(JSON.parse(readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8')));
+        const rulesCm = cms.find((c) => c.metadata!.name!.endsWith('-role-rules')) as unknown as { data: Record<string, string> };
+        expect(JSON.parse(rulesCm.data['rules.json']!)).toHaveLength(1);
+        const args = argsOf(objs);
+        expect(args).toEqual(expect.arrayContaining(['--role-rules-file=/etc/external-llm-secrets/role-rules/rules.json', '--relist-interval=5m', '--per-resource-metrics', '--default-region=eu-west-1', '--session-tags=namespace-and-name']));
+        const spec = deploymentOf(objs).spec!.template.spec!;
+        expect(spec.topologySpreadConstraints![0]!.labelSelector?.matchLabels).toMatchObject({ 'app.kubernetes.io/name': 'external-llm-secrets' });
+        expect(spec.priorityClassName).toBe('system-cluster-critical');
+        expect(kind(objs, 'ServiceAccount')[0]!.metadata!.labels!['llmsecrets.dev/aws-auth']).toBe('irsa');
+      },
+    },
+  ];
+
+  beforeAll(async () => {
+    await applyCrd(SERVICE_MONITOR_CRD as never);
+  });
+
+  it('helm lint passes with the default values', () => {
+    const out = helmOk(['lint', CHART, '--strict']);
+    expect(out).toContain('0 chart(s) failed');
+  });
+
+  it.each(sets)('$name: lints, renders and every object passes a server-side dry run', async ({ values, check }) => {
+    const ns = [await freshNamespace('helm-dry'), await freshNamespace('helm-dry-a'), await freshNamespace('helm-dry-b')];
+    const v = values(ns);
+    helmOk(['lint', CHART, '--strict', '--namespace', ns[0]!, '-f', valuesFile(v)]);
+    const objs = template(`dry-${suffix()}`, ns[0]!, v);
+    check(objs, ns);
+    await dryRunAll(objs);
+  });
+});
