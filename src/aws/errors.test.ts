@@ -147,10 +147,10 @@ describe('mapStsError', () => {
     expect(mapped.message).toBe(`AssumeRole ${ROLE_ARN}: AccessDenied (HTTP 403): check the role's trust policy and external ID`);
   });
 
-  // Bug: mapSecretsManagerError also looks at `.code` when the name is not a network code
+  // Fixed: both mappers look at `.code` as well as the name
   // (errors.ts:48), mapStsError does not (errors.ts:74): a wrapped ECONNRESET from STS becomes
-  // AssumeRoleFailed instead of EndpointError. Flip to `it` when errors.ts is fixed.
-  it.fails('treats a named error whose .code is ECONNRESET as an endpoint failure, like mapSecretsManagerError', () => {
+  // AssumeRoleFailed instead of EndpointError.
+  it('treats a named error whose .code is ECONNRESET as an endpoint failure, like mapSecretsManagerError', () => {
     expect(mapStsError(nodeError('ECONNRESET', 'FetchError'), ROLE_ARN, 'AssumeRole').reason).toBe(Reason.EndpointError);
   });
 });

@@ -18,6 +18,12 @@ export function awsErrorCode(err: unknown): string {
   return e.name && e.name !== 'Error' ? e.name : e.code ?? 'UnknownError';
 }
 
+/** A network failure, by the SDK's name for it or by the Node error code underneath. */
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return NETWORK.has(awsErrorCode(err)) || (typeof code === 'string' && NETWORK.has(code));
+}
+
 export function mapSecretsManagerError(err: unknown, secretId: string, operation = 'GetSecretValue'): SyncError {
   const e = (err ?? {}) as AwsErrorShape;
   const code = awsErrorCode(err);
@@ -45,9 +51,7 @@ export function mapSecretsManagerError(err: unknown, secretId: string, operation
       break;
   }
   if (THROTTLING.has(code)) return new SyncError(Reason.Throttled, text, { cause: err, retryable: true });
-  if (NETWORK.has(code) || (e as { code?: string }).code && NETWORK.has((e as { code: string }).code)) {
-    return new SyncError(Reason.EndpointError, text, { cause: err, retryable: true });
-  }
+  if (isNetworkError(err)) return new SyncError(Reason.EndpointError, text, { cause: err, retryable: true });
   return new SyncError(Reason.ProviderError, text, { cause: err, retryable: status === undefined || status >= 500 });
 }
 
@@ -71,6 +75,6 @@ export function mapStsError(err: unknown, roleArn: string, operation: string): S
       break;
   }
   if (THROTTLING.has(code)) return new SyncError(Reason.Throttled, text, { cause: err, retryable: true });
-  if (NETWORK.has(code)) return new SyncError(Reason.EndpointError, text, { cause: err, retryable: true });
+  if (isNetworkError(err)) return new SyncError(Reason.EndpointError, text, { cause: err, retryable: true });
   return new SyncError(Reason.AssumeRoleFailed, text, { cause: err, retryable: status === undefined || status >= 500 });
 }

@@ -14,6 +14,8 @@ export interface ExpiryInputs {
   tags?: Record<string, string>;
 }
 
+const RFC3339 = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
+
 export function expiresAt(spec: ExpirySpec, input: ExpiryInputs): Date | undefined {
   if (spec.maxAge !== undefined) {
     const ms = parseDuration(spec.maxAge);
@@ -32,7 +34,8 @@ export function expiresAt(spec: ExpirySpec, input: ExpiryInputs): Date | undefin
   if (text === undefined) {
     throw new SyncError(Reason.MissingProperty, `secret ${input.secretId}: expiry ${spec.property !== undefined ? `property "${spec.property}"` : `tag "${spec.tag}"`} not found`);
   }
-  const date = typeof text === 'string' || typeof text === 'number' ? new Date(text) : new Date(NaN);
+  // Strings must be RFC 3339 (Date would accept local-time formats); numbers are epoch milliseconds.
+  const date = typeof text === 'number' ? new Date(text) : typeof text === 'string' && RFC3339.test(text) ? new Date(text) : new Date(NaN);
   if (Number.isNaN(date.getTime())) {
     throw new SyncError(Reason.InvalidValue, `secret ${input.secretId}: expiry ${spec.property !== undefined ? `property "${spec.property}"` : `tag "${spec.tag}"`} is not an RFC 3339 time`);
   }

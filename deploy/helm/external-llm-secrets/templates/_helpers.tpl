@@ -55,7 +55,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The operator's permissions, one rule per need, used by the ClusterRole (cluster scope) and by
 each namespace's Role (namespace scope). Every verb is one the operator calls: see
-src/kube/client.ts and test/helm.test.ts, which removes each rule and shows what breaks.
+src/kube/client.ts and test/helm-rbac.test.ts, which removes each rule and shows what breaks.
 */}}
 {{- define "els.rules" -}}
 # Watch ExternalLLMSecrets (the informers list and watch; start-up lists once to check the CRD).
