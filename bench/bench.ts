@@ -144,7 +144,7 @@ class OperatorProcess {
       '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', String(healthPort),
       '--log-level', 'warn', '--concurrent', String(CONCURRENT),
-      '--role-rules', JSON.stringify([{ namespaces: ['*'], roles: [`arn:aws:iam::${ACCOUNT}:role/*`] }]),
+      '--access-rules', JSON.stringify([{ namespaces: ['*'], roles: [`arn:aws:iam::${ACCOUNT}:role/*`] }]),
       ...args,
     ], {
       cwd: repoRoot,

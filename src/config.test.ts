@@ -35,7 +35,9 @@ describe('parseConfig', () => {
     [['--lease-duration', 'soon'], /--lease-duration/],
     [['--log-level', 'loud'], /--log-level/],
     [['--session-tags', 'all'], /--session-tags/],
-    [['--role-rules', '{"x":1}'], /role rules/],
+    [['--role-rules', '{"x":1}'], /access rules: .*JSON array/],
+    [['--access-rules', '[{"namespaces":["a"]}]'], /access rules: rule 0: needs "secrets" or "roles"/],
+    [['--access-rules', '[]', '--role-rules', '[]'], /not both/],
     [['--aws-endpoints', 'mars=http://x'], /--aws-endpoints/],
     [['--aws-connect-timeout', '5'], /--aws-connect-timeout must be a duration/],
     [['--aws-request-timeout', '0'], /--aws-request-timeout must be longer than 0/],
@@ -52,5 +54,15 @@ describe('parseConfig', () => {
   it('parses region maps', () => {
     expect(parseRegionMap(undefined)).toEqual({});
     expect(() => parseRegionMap('us-east-1')).toThrow(ConfigError);
+  });
+
+  it('reads access rules, and takes the deprecated role rules as access rules with a warning', () => {
+    const rules = '[{"namespaces":["*"],"secrets":["${namespace}/*"]}]';
+    expect(parseConfig(['--access-rules', rules], {}).accessRules).toEqual([{ namespaces: ['*'], secrets: ['${namespace}/*'] }]);
+    expect(parseConfig([], { ELS_ACCESS_RULES: rules }).deprecations).toEqual([]);
+    const legacy = parseConfig(['--role-rules', '[{"namespaces":["a"],"roles":["r"]}]'], {});
+    expect(legacy.accessRules).toEqual([{ namespaces: ['a'], roles: ['r'] }]);
+    expect(legacy.deprecations.join()).toMatch(/deprecated.*--access-rules/);
+    expect(parseConfig([], {}).accessRules).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import type { SessionTagMode } from './aws/credentials.js';
 import { LEADER_DEFAULTS } from './controller/leader.js';
-import { parseRoleRules, type RoleRule } from './policy/roles.js';
+import { parseAccessRules, type AccessRule } from './policy/access.js';
 import { parseDuration } from './sync/duration.js';
 import { DEFAULT_LIMITS } from './sync/render.js';
 
@@ -53,7 +53,10 @@ export interface Config {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  roleRules?: RoleRule[];
+  /** Deny by default: which namespace reaches which secret (operator identity) and role. */
+  accessRules: AccessRule[];
+  /** Flags still accepted but deprecated: logged as warnings at start-up. */
+  deprecations: string[];
   sessionTags: SessionTagMode;
   hashKey?: Buffer;
   maxValueBytes: number;
@@ -95,8 +98,12 @@ Usage: external-llm-secrets [flags]
   --lease-duration D             (default ${LEADER_DEFAULTS.leaseDurationMs / 1000}s)
   --renew-deadline D             (default ${LEADER_DEFAULTS.renewDeadlineMs / 1000}s)
   --retry-period D               (default ${LEADER_DEFAULTS.retryPeriodMs / 1000}s)
-  --role-rules JSON              which namespaces may assume which roles: [{"namespaces":[..],"roles":[..]}]
-  --role-rules-file PATH         the same, from a file (a mounted ConfigMap)
+  --access-rules JSON            deny by default: which namespaces may read which secrets with the operator's
+                                 own identity, and assume which roles through spec.auth.roleArn:
+                                 [{"namespaces":["*"],"secrets":["\${namespace}/*"]},
+                                  {"namespaces":["team-a"],"roles":["arn:aws:iam::111122223333:role/llm-*"]}]
+  --access-rules-file PATH       the same, from a file (a mounted ConfigMap); or $ELS_ACCESS_RULES
+  --role-rules, --role-rules-file  deprecated: role-only access rules (use --access-rules)
   --session-tags MODE            STS session tags: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
   --hash-key-file PATH           key for status.dataHash (default: $ELS_HASH_KEY, else random per process)
   --max-value-bytes N            largest single value written (default ${DEFAULT_LIMITS.maxValueBytes})
@@ -139,6 +146,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'lease-duration': { type: 'string' },
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
+      'access-rules': { type: 'string' },
+      'access-rules-file': { type: 'string' },
       'role-rules': { type: 'string' },
       'role-rules-file': { type: 'string' },
       'session-tags': { type: 'string' },
@@ -179,15 +188,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (!['off', 'namespace', 'namespace-and-name'].includes(sessionTags)) {
     throw new ConfigError(`--session-tags must be namespace, namespace-and-name or off, not "${sessionTags}"`);
   }
-  let roleRules: RoleRule[] | undefined;
-  const rulesText = values['role-rules'] ?? (values['role-rules-file'] ? readFileSync(values['role-rules-file'], 'utf8') : env.ELS_ROLE_RULES);
-  if (rulesText !== undefined && rulesText.trim() !== '') {
-    try {
-      roleRules = parseRoleRules(rulesText);
-    } catch (err) {
-      throw new ConfigError(`role rules: ${(err as Error).message}`);
-    }
-  }
+  const { accessRules, deprecations } = accessRulesFrom(values, env);
   const hashKeyText = values['hash-key-file'] ? readFileSync(values['hash-key-file'], 'utf8').trim() : env.ELS_HASH_KEY;
   const namespaces = (values.namespaces ?? env.WATCH_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const defaultRegion = values['default-region'] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? DEFAULTS.defaultRegion;
@@ -216,7 +217,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     leaseDurationMs: duration('lease-duration', values['lease-duration'], LEADER_DEFAULTS.leaseDurationMs),
     renewDeadlineMs: duration('renew-deadline', values['renew-deadline'], LEADER_DEFAULTS.renewDeadlineMs),
     retryPeriodMs: duration('retry-period', values['retry-period'], LEADER_DEFAULTS.retryPeriodMs),
-    roleRules,
+    accessRules,
+    deprecations,
     sessionTags,
     hashKey: hashKeyText ? Buffer.from(hashKeyText, 'utf8') : undefined,
     maxValueBytes: int('max-value-bytes', values['max-value-bytes'], DEFAULT_LIMITS.maxValueBytes, 1),
@@ -249,4 +251,24 @@ export function parseRegionMap(text: string | undefined): Record<string, string>
     out[region] = url;
   }
   return out;
+}
+
+/** The access rules from --access-rules(-file) or $ELS_ACCESS_RULES; the deprecated role-rules flags still work. */
+function accessRulesFrom(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): { accessRules: AccessRule[]; deprecations: string[] } {
+  const text = (flag: string) => {
+    const inline = values[flag];
+    const file = values[`${flag}-file`];
+    return typeof inline === 'string' ? inline : typeof file === 'string' ? readFileSync(file, 'utf8') : undefined;
+  };
+  const current = text('access-rules') ?? env.ELS_ACCESS_RULES;
+  const legacy = text('role-rules') ?? env.ELS_ROLE_RULES;
+  if (current !== undefined && legacy !== undefined) throw new ConfigError('give --access-rules or the deprecated --role-rules, not both (access rules take role rules as they are)');
+  const deprecations = legacy !== undefined ? ['--role-rules, --role-rules-file and $ELS_ROLE_RULES are deprecated: pass the same document as --access-rules'] : [];
+  const chosen = current ?? legacy;
+  if (chosen === undefined || chosen.trim() === '') return { accessRules: [], deprecations };
+  try {
+    return { accessRules: parseAccessRules(chosen), deprecations };
+  } catch (err) {
+    throw new ConfigError(`access rules: ${(err as Error).message}`);
+  }
 }

@@ -56,6 +56,10 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const kube = new KubeClient(kubeConfig, metrics, config.kubeRequestTimeoutMs);
 
   await checkCrdInstalled(kube, config.namespaces[0]);
+  for (const warning of config.deprecations) log.warn(warning);
+  if (!config.accessRules.some((r) => r.secrets)) {
+    log.warn('no access rule grants secrets: resources without spec.auth are refused (SourceNotPermitted); see --access-rules');
+  }
 
   const clients = new AwsClientFactory({
     secretsManagerEndpoint: config.secretsManagerEndpoint,
@@ -80,7 +84,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   });
   const events = new EventRecorder(kube, config.identity, log);
   const awsSource = new AwsSecretsManagerSource({
-    broker, clients, sources, roleRules: config.roleRules, defaultRegion: config.defaultRegion,
+    broker, clients, sources, accessRules: config.accessRules, defaultRegion: config.defaultRegion,
     fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
     versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
   });

@@ -122,10 +122,14 @@ describe('lint, render and server-side dry run', () => {
         const cms = kind(objs, 'ConfigMap');
         const dashboard = cms.find((c) => c.metadata!.name!.endsWith('-dashboard')) as unknown as { data: Record<string, string> };
         expect(JSON.parse(dashboard.data['external-llm-secrets.json']!)).toEqual(JSON.parse(readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8')));
-        const rulesCm = cms.find((c) => c.metadata!.name!.endsWith('-role-rules')) as unknown as { data: Record<string, string> };
-        expect(JSON.parse(rulesCm.data['rules.json']!)).toHaveLength(1);
+        // The deprecated roleRules are appended to the default access rules, as they are.
+        const rulesCm = cms.find((c) => c.metadata!.name!.endsWith('-access-rules')) as unknown as { data: Record<string, string> };
+        expect(JSON.parse(rulesCm.data['rules.json']!)).toEqual([
+          { namespaces: ['*'], secrets: ['${namespace}/*'] },
+          { namespaces: ['team-a'], roles: [`arn:aws:iam::${MOTO_ACCOUNT_ID}:role/team-a-*`] },
+        ]);
         const args = argsOf(objs);
-        expect(args).toEqual(expect.arrayContaining(['--role-rules-file=/etc/external-llm-secrets/role-rules/rules.json', '--relist-interval=5m', '--per-resource-metrics', '--default-region=eu-west-1', '--session-tags=namespace-and-name']));
+        expect(args).toEqual(expect.arrayContaining(['--access-rules-file=/etc/external-llm-secrets/access-rules/rules.json', '--relist-interval=5m', '--per-resource-metrics', '--default-region=eu-west-1', '--session-tags=namespace-and-name']));
         const spec = deploymentOf(objs).spec!.template.spec!;
         expect(spec.topologySpreadConstraints![0]!.labelSelector?.matchLabels).toMatchObject({ 'app.kubernetes.io/name': 'external-llm-secrets' });
         expect(spec.priorityClassName).toBe('system-cluster-critical');

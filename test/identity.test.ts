@@ -45,10 +45,11 @@ beforeAll(async () => {
   for (let i = 0; i < 4; i++) nsAllowed.push(await createTestNamespace('idn'));
   nsDenied = await createTestNamespace('idn-denied');
   guard.trust.set(webRole, { subject: `system:serviceaccount:${nsAllowed[3]}:app`, audience: 'sts.amazonaws.com' });
-  const rules = JSON.stringify([{ namespaces: nsAllowed, roles: [readerRole, xacctRole] }]);
+  // The operator's own identity may try this secret (IAM then refuses it: the first test).
+  const rules = JSON.stringify([{ namespaces: nsAllowed, roles: [readerRole, xacctRole], secrets: [secretId] }]);
   operator = await startTestOperator({
     namespaces: [...nsAllowed, nsDenied], awsEndpoint: guard.endpoint, awsCredentials: base,
-    args: ['--role-rules', rules, '--aws-max-attempts', '1'],
+    args: ['--access-rules', rules, '--aws-max-attempts', '1'],
   });
 });
 

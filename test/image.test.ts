@@ -23,6 +23,7 @@ import {
 } from './env/container.js';
 import { applyCrds, createSecret, freePort, getTestEnv, repoRoot } from './env/index.js';
 import { metricValue } from './helpers/process.js';
+import { ALLOW_ALL_RULES } from './helpers/operator.js';
 
 const TAG = 'localhost/external-llm-secrets:test';
 const GRACE_MS = 10_000; // docker/podman stop's default; Kubernetes gives 30 s
@@ -159,7 +160,7 @@ describe(title, () => {
       .withEnvironment({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'x' })
       .withCommand([
         '--kubeconfig', '/config/kubeconfig', '--aws-endpoint', backend!.awsEndpoint, '--sts-endpoint', backend!.awsEndpoint,
-        '--namespaces', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'debug',
+        '--namespaces', namespace, '--access-rules', ALLOW_ALL_RULES, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'debug',
       ])
       .withPullPolicy({ shouldPull: () => false })
       .withLogConsumer((stream) => stream.pipe(logFile))

@@ -110,7 +110,7 @@ interface AuthCase {
   where: 'allowed-ns' | 'other-ns';
   auth: (xidSecret: string) => AuthSpec;
   refused: boolean;
-  /** An allowed case that fails before AWS for another reason (no role to reach). */
+  /** Refused: the reason (default RoleNotPermitted). Allowed: a reason it fails with before AWS (no role to reach). */
   reason?: string;
 }
 const xidLiteral = () => ({ value: externalIdValue() });
@@ -135,7 +135,10 @@ const authCases: Array<[string, AuthCase]> = [
   // Allowed: these reach AWS (and are not RoleNotPermitted).
   ['no rules: serviceAccountRef + roleArn (IAM trust decides)', { guard: 'no-rules', where: 'allowed-ns', auth: () => ({ serviceAccountRef: sa, roleArn: ALLOWED_ROLE }), refused: false }],
   ['no rules: serviceAccountRef without roleArn or annotation (ServiceAccountError, not a role decision)', { guard: 'no-rules', where: 'allowed-ns', auth: () => ({ serviceAccountRef: sa }), refused: false, reason: 'ServiceAccountError' }],
-  ['no rules: no auth (the operator\'s identity)', { guard: 'no-rules', where: 'allowed-ns', auth: () => ({}), refused: false }],
+  // The operator's own identity reads only what an access rule grants the namespace (deny by default).
+  ['no rules: no auth (the operator\'s identity)', { guard: 'no-rules', where: 'allowed-ns', auth: () => ({}), refused: true, reason: 'SourceNotPermitted' }],
+  ['rules: no auth from a namespace the rules do not list', { guard: 'rules', where: 'other-ns', auth: () => ({}), refused: true, reason: 'SourceNotPermitted' }],
+  ['rules: no auth, a secret the rules grant the namespace', { guard: 'rules', where: 'allowed-ns', auth: () => ({}), refused: false }],
   ['rules: allowed role + literal externalId', { guard: 'rules', where: 'allowed-ns', auth: () => ({ roleArn: ALLOWED_ROLE, externalId: xidLiteral() }), refused: false }],
   ['rules: allowed role + externalId from a Secret', { guard: 'rules', where: 'allowed-ns', auth: (x) => ({ roleArn: ALLOWED_ROLE, externalId: xidRef(x) }), refused: false }],
   ['rules: serviceAccountRef + allowed role', { guard: 'rules', where: 'allowed-ns', auth: () => ({ serviceAccountRef: sa, roleArn: ALLOWED_ROLE }), refused: false }],
@@ -156,10 +159,10 @@ describe('confused-deputy guard: refused roles cost no AWS call', () => {
           await core().createNamespacedSecret({ namespace: n, body: { metadata: { name: 'xid' }, stringData: { xid: externalIdValue() } } });
         }
         const proxy = await HttpFaultProxy.start(moto);
-        const rules = JSON.stringify([{ namespaces: [allowedNs], roles: ['arn:aws:iam::123456789012:role/els-allowed-*'] }]);
+        const rules = JSON.stringify([{ namespaces: [allowedNs], roles: ['arn:aws:iam::123456789012:role/els-allowed-*'], secrets: [`${sid('')}*`] }]);
         const operator = await startTestOperator({
           namespaces: [allowedNs, otherNs], awsEndpoint: proxy.url,
-          args: ['--no-aws-identity-check', ...(guard === 'rules' ? ['--role-rules', rules] : [])],
+          args: ['--no-aws-identity-check', ...(guard === 'rules' ? ['--access-rules', rules] : ['--access-rules', '[]'])],
         });
         ops.set(opKey(guard, refused), { operator, proxy, allowedNs, otherNs });
       }
@@ -181,14 +184,14 @@ describe('confused-deputy guard: refused roles cost no AWS call', () => {
     const before = o.proxy.stats.requests;
     await createEls(ns, name, keyed(secretId, { auth: kase.auth('xid') }));
     if (kase.refused) {
-      const els = await waitForReady(ns, name, hasReason('RoleNotPermitted'), 30_000);
+      const els = await waitForReady(ns, name, hasReason(kase.reason ?? 'RoleNotPermitted'), 30_000);
       expect(els.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/not permitted/);
       await sleep(500);
       expect(o.proxy.stats.requests, 'AWS calls for a refused role').toBe(0);
       expect(await readSecret(ns, name)).toBeUndefined();
     } else {
-      const els = await waitForReady(ns, name, (c) => c.status === 'True' || (c.status === 'False' && c.reason !== 'RoleNotPermitted'), 30_000);
-      expect(els.status?.conditions?.find((c) => c.type === 'Ready')?.reason).not.toBe('RoleNotPermitted');
+      const els = await waitForReady(ns, name, (c) => c.status === 'True' || (c.status === 'False' && !/NotPermitted$/.test(c.reason)), 30_000);
+      expect(els.status?.conditions?.find((c) => c.type === 'Ready')?.reason).not.toMatch(/NotPermitted$/);
       if (kase.reason) expect(els.status?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe(kase.reason);
       else expect(o.proxy.stats.requests - before, 'an allowed identity reaches AWS').toBeGreaterThan(0);
     }

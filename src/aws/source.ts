@@ -2,7 +2,7 @@
 // web identity, chained roles), change detection on shared ListSecrets listings, batched and
 // shared reads, and AWS errors mapped to reasons. Nothing outside src/aws knows it is AWS.
 import type { ExternalLLMSecret } from '../crds/types.js';
-import { decideRole, type RoleRule } from '../policy/roles.js';
+import { decideRole, decideSecret, type AccessRule } from '../policy/access.js';
 import type { Currency, ReadOptions, SecretSource, SourceRead, SourceSession } from '../source/port.js';
 import { AWS_SECRETS_MANAGER } from '../source/registry.js';
 import { Reason, SyncError } from '../sync/reasons.js';
@@ -20,7 +20,7 @@ export interface AwsSourceDeps {
   fetcher: BatchFetcher;
   /** Change detection; undefined when switched off. */
   versions?: VersionIndex;
-  roleRules?: RoleRule[];
+  accessRules: AccessRule[];
   defaultRegion: string;
 }
 
@@ -40,11 +40,7 @@ export class AwsSecretsManagerSource implements SecretSource {
   }
 
   async open(els: ExternalLLMSecret): Promise<SourceSession> {
-    const roleArn = els.spec.auth?.roleArn;
-    if (roleArn) {
-      const decision = decideRole(this.#d.roleRules, els.metadata.namespace, roleArn, els.spec.auth?.serviceAccountRef !== undefined);
-      if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
-    }
+    this.#authorize(els);
     const identity = await this.#d.broker.resolve(els);
     const region = this.#region(els);
     // The account of the role reached (or the operator's own): listings are shared per account.
@@ -54,6 +50,23 @@ export class AwsSecretsManagerSource implements SecretSource {
       client: this.#d.clients.secretsManager(identity.key, region, identity.credentials),
       listKey: `${account}|${region}`,
     });
+  }
+
+  /**
+   * Deny by default, before any AWS call. The operator's own identity (no serviceAccountRef, no
+   * roleArn) reads only secrets an access rule grants to the namespace; a roleArn on top of the
+   * operator's identity needs a rule; through the namespace's own ServiceAccount, IAM decides.
+   */
+  #authorize(els: ExternalLLMSecret): void {
+    const { namespace } = els.metadata;
+    const auth = els.spec.auth ?? {};
+    if (auth.roleArn) {
+      const decision = decideRole(this.#d.accessRules, namespace, auth.roleArn, auth.serviceAccountRef !== undefined);
+      if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
+    } else if (!auth.serviceAccountRef) {
+      const decision = decideSecret(this.#d.accessRules, namespace, els.spec.source.secretId);
+      if (!decision.allowed) throw new SyncError(Reason.SourceNotPermitted, decision.why);
+    }
   }
 
   #region(els: ExternalLLMSecret): string {

@@ -12,6 +12,7 @@ export const Reason = {
   VersionNotFound: 'VersionNotFound',
   // identity
   RoleNotPermitted: 'RoleNotPermitted',
+  SourceNotPermitted: 'SourceNotPermitted',
   AssumeRoleFailed: 'AssumeRoleFailed',
   InvalidWebIdentityToken: 'InvalidWebIdentityToken',
   ServiceAccountError: 'ServiceAccountError',

@@ -10,6 +10,11 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startOperator, type RunningOperator } from '../../src/operator.js';
 import { adminKubeConfig, getTestEnv, TEST_CREDENTIALS, type AwsCredentials } from '../env/index.js';
 
+/** Suites not about tenancy read any secret with the operator's identity; test/tenancy.test.ts and
+ * the guard tests pass rules of their own. */
+export const ALLOW_ALL_RULES = JSON.stringify([{ namespaces: ['*'], secrets: ['*'] }]);
+export const hasRules = (args: string[]) => args.some((a) => /^--(access|role)-rules/.test(a));
+
 export const TEST_HASH_KEY = 'test-hash-key-not-secret';
 
 export interface TestOperator extends RunningOperator {
@@ -38,6 +43,7 @@ export async function startTestOperator(opts: {
     '--metrics-port', '0', '--health-port', '0',
     '--log-level', 'debug',
     '--aws-max-attempts', '1',
+    ...(hasRules(opts.args ?? []) ? [] : ['--access-rules', ALLOW_ALL_RULES]),
     ...(opts.args ?? []),
   ], { ELS_HASH_KEY: TEST_HASH_KEY });
   const lines: Array<Record<string, unknown>> = [];

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, getTestEnv, repoRoot } from '../env/index.js';
-import { TEST_HASH_KEY, operatorLogDir } from './operator.js';
+import { ALLOW_ALL_RULES, TEST_HASH_KEY, hasRules, operatorLogDir } from './operator.js';
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -26,7 +26,7 @@ export async function startOperatorProcess(args: string[], opts: { awsEndpoint?:
   const endpoint = opts.awsEndpoint ?? env.motoEndpoint;
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'),
     '--kubeconfig', env.kubeconfigPath, '--aws-endpoint', endpoint, '--sts-endpoint', endpoint,
-    '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'debug', ...args], {
+    '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'debug', ...(hasRules(args) ? [] : ['--access-rules', ALLOW_ALL_RULES]), ...args], {
     cwd: repoRoot,
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: TEST_HASH_KEY, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

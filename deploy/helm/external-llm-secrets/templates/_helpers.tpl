@@ -105,3 +105,8 @@ src/kube/client.ts and test/helm-rbac.test.ts, which removes each rule and shows
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The access-rules document: accessRules, then the deprecated roleRules (valid access rules). */}}
+{{- define "els.accessRules" -}}
+{{- concat (.Values.accessRules | default list) (.Values.roleRules | default list) | toJson -}}
+{{- end }}
