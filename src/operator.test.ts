@@ -2,16 +2,20 @@ import { describe, expect, it } from 'vitest';
 import type { KubeClient } from './kube/client.js';
 import { checkCrdInstalled, CrdMissingError } from './operator.js';
 
-const kubeAnswering = (error?: unknown) => ({
-  custom: {
-    listClusterCustomObject: async () => { if (error) throw error; return { items: [] }; },
-    listNamespacedCustomObject: async () => { if (error) throw error; return { items: [] }; },
+const kubeAnswering = (error?: unknown, calls: unknown[][] = []): Pick<KubeClient, 'listExternalLLMSecrets'> => ({
+  listExternalLLMSecrets: async (...args) => {
+    calls.push(args);
+    if (error) throw error;
+    return { apiVersion: 'v1', kind: 'List', items: [], metadata: {} };
   },
-}) as unknown as KubeClient;
+});
 
 describe('start-up CRD check', () => {
-  it('passes when ExternalLLMSecrets can be listed', async () => {
-    await expect(checkCrdInstalled(kubeAnswering(), undefined)).resolves.toBeUndefined();
+  it('passes when ExternalLLMSecrets can be listed, listing at most one, in the namespace given', async () => {
+    const calls: unknown[][] = [];
+    await expect(checkCrdInstalled(kubeAnswering(undefined, calls), undefined)).resolves.toBeUndefined();
+    await expect(checkCrdInstalled(kubeAnswering(undefined, calls), 'team-a')).resolves.toBeUndefined();
+    expect(calls).toEqual([[undefined, undefined, 1], ['team-a', undefined, 1]]);
   });
 
   it('a 404 says the CRD is missing and which command installs it', async () => {

@@ -155,10 +155,9 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-export async function checkCrdInstalled(kube: KubeClient, namespace: string | undefined): Promise<void> {
+export async function checkCrdInstalled(kube: Pick<KubeClient, 'listExternalLLMSecrets'>, namespace: string | undefined): Promise<void> {
   try {
-    if (namespace) await kube.custom.listNamespacedCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', namespace, plural: 'externalllmsecrets', limit: 1 });
-    else await kube.custom.listClusterCustomObject({ group: 'llmsecrets.dev', version: 'v1alpha1', plural: 'externalllmsecrets', limit: 1 });
+    await kube.listExternalLLMSecrets(namespace, undefined, 1);
   } catch (err) {
     if (httpCode(err) === 404) {
       throw new CrdMissingError(`the CustomResourceDefinition ${CRD_NAME} is not installed: run "kubectl apply -f deploy/crds/" (or install the Helm chart with crds.install=true)`);

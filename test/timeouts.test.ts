@@ -157,7 +157,7 @@ describe('Kubernetes API timeouts', () => {
     expect(await kube.getSecret(ns, 'none')).toBeUndefined();
     tcp.cut('pause');
     try {
-      for (const call of [() => kube.getSecret(ns, 'none'), () => kube.listExternalLLMSecrets(ns), () => kube.coordination.readNamespacedLease({ namespace: ns, name: 'x' })]) {
+      for (const call of [() => kube.getSecret(ns, 'none'), () => kube.listExternalLLMSecrets(ns), () => kube.getLease(ns, 'x')]) {
         const started = Date.now();
         const err = await call().then(() => undefined, (e: unknown) => e);
         const elapsed = Date.now() - started;

@@ -114,12 +114,7 @@ export class Controller {
     const { kube, kubeConfig, log, relistMs, selector } = this.#opts;
     const base = `/apis/${GROUP}/${VERSION}`;
     const path = namespace ? `${base}/namespaces/${namespace}/${PLURAL}` : `${base}/${PLURAL}`;
-    const list = async () => {
-      const res = namespace
-        ? await kube.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, labelSelector: selector })
-        : await kube.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, labelSelector: selector });
-      return res as { apiVersion: string; kind: string; items: ExternalLLMSecret[]; metadata: { resourceVersion?: string } };
-    };
+    const list = () => kube.listExternalLLMSecrets(namespace, selector);
     return new SupervisedInformer<ExternalLLMSecret>(
       { kubeConfig, path, list, labelSelector: selector, relistMs, log, name: `${PLURAL}${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
       {

@@ -2,15 +2,17 @@
 // holder renews every retryPeriod; a candidate takes over when the record has not changed for
 // leaseDuration, measured on its own clock (no trust in others' clocks); a leader that cannot
 // renew within renewDeadline stops leading. release() hands the lease over at once on SIGTERM.
-import { V1MicroTime, Watch, type ConfigurationOptions, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiMessage, isConflict, isNotFound, type KubeClient } from '../kube/client.js';
-import { withRequestTimeout } from '../kube/request-timeout.js';
+import { apiMessage, isConflict, type CallOptions, type KubeClient } from '../kube/client.js';
 
 export const LEADER_DEFAULTS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 } as const;
 
+/** The Lease calls leader election makes; a KubeClient, or a fake in tests. */
+export type LeaseClient = Pick<KubeClient, 'getLease' | 'createLease' | 'replaceLease' | 'watchLease'>;
+
 export interface LeaderOptions {
-  kube: KubeClient;
+  kube: LeaseClient;
   namespace: string;
   name: string;
   identity: string;
@@ -20,6 +22,8 @@ export interface LeaderOptions {
   log: Logger;
   onStartedLeading(): void;
   onStoppedLeading(): void;
+  /** This process's clock (ms since the epoch); Date.now unless a test injects one. */
+  now?: () => number;
 }
 
 export class LeaderElector {
@@ -31,9 +35,11 @@ export class LeaderElector {
   #lastRenew = 0;
   #watch: AbortController | undefined;
   #ticking = false;
+  readonly #now: () => number;
 
   constructor(opts: LeaderOptions) {
     this.#o = opts;
+    this.#now = opts.now ?? Date.now;
   }
 
   get isLeader(): boolean {
@@ -55,10 +61,10 @@ export class LeaderElector {
     if (this.#stopped) return;
     const { kube, namespace, name } = this.#o;
     try {
-      this.#watch = await new Watch(kube.kubeConfig).watch(
-        `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-        { fieldSelector: `metadata.name=${name}` },
-        (_phase, obj: V1Lease) => {
+      this.#watch = await kube.watchLease(
+        namespace,
+        name,
+        (_phase, obj) => {
           if (!this.#leading && !this.#stopped && !obj.spec?.holderIdentity) {
             clearTimeout(this.#timer);
             void this.#tick();
@@ -83,8 +89,8 @@ export class LeaderElector {
       if (lease?.spec?.holderIdentity === this.#o.identity) {
         lease.spec.holderIdentity = undefined;
         lease.spec.leaseDurationSeconds = 1;
-        lease.spec.renewTime = micro(new Date());
-        await this.#o.kube.coordination.replaceNamespacedLease({ namespace: this.#o.namespace, name: this.#o.name, body: lease });
+        lease.spec.renewTime = micro(this.#now());
+        await this.#o.kube.replaceLease(lease);
       }
       this.#o.log.info({ lease: this.#o.name }, 'released leadership');
     } catch (err) {
@@ -98,7 +104,7 @@ export class LeaderElector {
     try {
       const ok = await this.#tryAcquireOrRenew();
       if (ok) {
-        this.#lastRenew = Date.now();
+        this.#lastRenew = this.#now();
         if (!this.#leading) {
           this.#leading = true;
           this.#o.log.info({ lease: this.#o.name, identity: this.#o.identity }, 'became leader');
@@ -110,7 +116,7 @@ export class LeaderElector {
     } finally {
       this.#ticking = false;
     }
-    if (this.#leading && Date.now() - this.#lastRenew > this.#o.renewDeadlineMs) {
+    if (this.#leading && this.#now() - this.#lastRenew > this.#o.renewDeadlineMs) {
       this.#leading = false;
       this.#o.log.error({ lease: this.#o.name }, 'lost leadership: could not renew within the deadline');
       this.#o.onStoppedLeading();
@@ -125,32 +131,27 @@ export class LeaderElector {
    * While leading, no call may outlive the renew deadline (client-go does the same): a renew that
    * hangs past it would keep this process leading after a standby has taken the lease.
    */
-  #callOptions(): ConfigurationOptions | undefined {
+  #callOptions(): CallOptions | undefined {
     if (!this.#leading) return undefined;
-    const left = this.#lastRenew + this.#o.renewDeadlineMs - Date.now();
-    return left < this.#o.kube.requestTimeoutMs ? withRequestTimeout(Math.max(1, left)) : undefined;
+    // KubeClient applies it only when shorter than its own request timeout.
+    return { timeoutMs: Math.max(1, this.#lastRenew + this.#o.renewDeadlineMs - this.#now()) };
   }
 
-  async #get(): Promise<V1Lease | undefined> {
-    try {
-      return await this.#o.kube.coordination.readNamespacedLease({ namespace: this.#o.namespace, name: this.#o.name }, this.#callOptions());
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  #get(): Promise<V1Lease | undefined> {
+    return this.#o.kube.getLease(this.#o.namespace, this.#o.name, this.#callOptions());
   }
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { kube, namespace, name, identity } = this.#o;
-    const now = new Date();
+    const now = this.#now();
     const seconds = Math.ceil(this.#o.leaseDurationMs / 1000);
     const lease = await this.#get();
     if (!lease) {
       try {
-        await kube.coordination.createNamespacedLease({ namespace, body: {
+        await kube.createLease({
           metadata: { name, namespace },
           spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: micro(now), renewTime: micro(now), leaseTransitions: 0 },
-        } }, this.#callOptions());
+        }, this.#callOptions());
         return true;
       } catch (err) {
         if (isConflict(err)) return false;
@@ -159,10 +160,11 @@ export class LeaderElector {
     }
     const spec = lease.spec ?? {};
     const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${spec.leaseDurationSeconds ?? ''}`;
-    if (!this.#observed || this.#observed.record !== record) this.#observed = { record, at: Date.now() };
+    const seen = this.#now(); // after the read, as the record is observed
+    if (!this.#observed || this.#observed.record !== record) this.#observed = { record, at: seen };
     const holder = spec.holderIdentity;
     const heldByOther = holder !== undefined && holder !== '' && holder !== identity;
-    const expired = Date.now() - this.#observed.at > (spec.leaseDurationSeconds ?? seconds) * 1000;
+    const expired = seen - this.#observed.at > (spec.leaseDurationSeconds ?? seconds) * 1000;
     if (heldByOther && !expired) return false;
     const takingOver = holder !== identity;
     lease.spec = {
@@ -173,7 +175,7 @@ export class LeaderElector {
       ...(takingOver ? { acquireTime: micro(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     try {
-      await kube.coordination.replaceNamespacedLease({ namespace, name, body: lease }, this.#callOptions());
+      await kube.replaceLease(lease, this.#callOptions());
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
@@ -183,4 +185,4 @@ export class LeaderElector {
 }
 
 /** The apiserver wants MicroTime with six fractional digits; client-node's class writes them. */
-const micro = (d: Date): V1MicroTime => new V1MicroTime(d.getTime());
+const micro = (ms: number): V1MicroTime => new V1MicroTime(ms);
