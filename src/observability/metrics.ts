@@ -41,7 +41,7 @@ export class Metrics {
     this.lastSuccess = new Gauge({ name: `${METRIC_PREFIX}last_success_timestamp_seconds`, help: 'Unix time of the last successful sync.', labelNames: ['namespace', 'name'], registers });
     this.versionAge = new Gauge({ name: `${METRIC_PREFIX}source_version_age_seconds`, help: 'Seconds since the synced AWS secret version was created.', labelNames: ['namespace', 'name'], registers });
     this.awsCalls = new Counter({ name: `${METRIC_PREFIX}aws_api_calls_total`, help: 'AWS API calls (every HTTP attempt, retries included).', labelNames: ['service', 'operation', 'outcome'], registers });
-    this.kubeRequests = new Counter({ name: `${METRIC_PREFIX}kube_api_requests_total`, help: 'Kubernetes API requests made by the reconciler.', labelNames: ['verb', 'resource', 'code'], registers });
+    this.kubeRequests = new Counter({ name: `${METRIC_PREFIX}kube_api_requests_total`, help: 'Kubernetes API requests made by the operator (every request; long-lived watches are not counted).', labelNames: ['verb', 'resource', 'code'], registers });
     this.queueDepth = new Gauge({ name: `${METRIC_PREFIX}workqueue_depth`, help: 'Keys waiting in the work queue.', registers });
     this.queueAdds = new Counter({ name: `${METRIC_PREFIX}workqueue_adds_total`, help: 'Keys added to the work queue.', registers });
     this.queueRetries = new Counter({ name: `${METRIC_PREFIX}workqueue_retries_total`, help: 'Keys re-added after a failure.', registers });
