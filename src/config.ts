@@ -58,6 +58,8 @@ export interface Config {
   /** Flags still accepted but deprecated: logged as warnings at start-up. */
   deprecations: string[];
   sessionTags: SessionTagMode;
+  /** ABAC: resources without spec.auth read through this role, in a session tagged with their namespace. */
+  readerRole?: string;
   hashKey?: Buffer;
   maxValueBytes: number;
   relistMs: number;
@@ -104,7 +106,10 @@ Usage: external-llm-secrets [flags]
                                   {"namespaces":["team-a"],"roles":["arn:aws:iam::111122223333:role/llm-*"]}]
   --access-rules-file PATH       the same, from a file (a mounted ConfigMap); or $ELS_ACCESS_RULES
   --role-rules, --role-rules-file  deprecated: role-only access rules (use --access-rules)
-  --session-tags MODE            STS session tags: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
+  --session-tags MODE            STS session tags (llmsecrets-namespace, llmsecrets-name) on spec.auth.roleArn
+                                 sessions: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
+  --reader-role ARN              resources without spec.auth read through this role, one session per namespace
+                                 tagged llmsecrets-namespace=<namespace>, so IAM can enforce the tenancy (ABAC)
   --hash-key-file PATH           key for status.dataHash (default: $ELS_HASH_KEY, else random per process)
   --max-value-bytes N            largest single value written (default ${DEFAULT_LIMITS.maxValueBytes})
   --relist-interval D            full relist of watched objects (default ${DEFAULTS.relistInterval})
@@ -147,6 +152,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'renew-deadline': { type: 'string' },
       'retry-period': { type: 'string' },
       'access-rules': { type: 'string' },
+      'reader-role': { type: 'string' },
       'access-rules-file': { type: 'string' },
       'role-rules': { type: 'string' },
       'role-rules-file': { type: 'string' },
@@ -220,6 +226,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     accessRules,
     deprecations,
     sessionTags,
+    readerRole: values['reader-role'] ?? env.ELS_READER_ROLE,
     hashKey: hashKeyText ? Buffer.from(hashKeyText, 'utf8') : undefined,
     maxValueBytes: int('max-value-bytes', values['max-value-bytes'], DEFAULT_LIMITS.maxValueBytes, 1),
     relistMs: duration('relist-interval', values['relist-interval'], DEFAULTS.relistInterval),

@@ -73,6 +73,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
 
   const broker = new CredentialBroker({
     clients, kube, stsRegion: config.stsRegion, sessionTags: config.sessionTags, operatorCredentials: overrides.awsCredentials, metrics,
+    readerRole: config.readerRole, onEvict: (identity) => clients.evict(identity),
   });
   const sources = new SourceCache(config.sourceCacheTtlMs, metrics);
   if (!config.hashKey) log.warn('no --hash-key-file or ELS_HASH_KEY: status.dataHash uses a random key, so every resource is re-checked against AWS after a restart');

@@ -97,6 +97,15 @@ export class AwsClientFactory {
     return client;
   }
 
+  /** Drops the clients of an identity that left the credential cache. */
+  evict(identityKey: string): void {
+    for (const map of [this.#sm, this.#sts] as Array<Map<string, { destroy(): void }>>) {
+      for (const [key, client] of map) {
+        if (key.startsWith(`${identityKey}|`)) { client.destroy(); map.delete(key); }
+      }
+    }
+  }
+
   destroy(): void {
     for (const c of this.#sm.values()) c.destroy();
     for (const c of this.#sts.values()) c.destroy();

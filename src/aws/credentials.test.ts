@@ -108,12 +108,15 @@ let sts: FakeSts;
 let kube: FakeKube;
 let cacheMetrics: string[];
 
-function broker(options: { sessionTags?: SessionTagMode; operatorCredentials?: Credentials } = {}): CredentialBroker {
+function broker(options: { sessionTags?: SessionTagMode; operatorCredentials?: Credentials; readerRole?: string; maxIdentities?: number; onEvict?: (key: string) => void } = {}): CredentialBroker {
   return new CredentialBroker({
     clients: { sts: (key: string, region: string, creds: Credentials | undefined) => sts.client(key, region, creds) },
     kube,
     stsRegion: STS_REGION,
     sessionTags: options.sessionTags ?? 'off',
+    readerRole: options.readerRole,
+    maxIdentities: options.maxIdentities,
+    onEvict: options.onEvict,
     operatorCredentials: 'operatorCredentials' in options ? options.operatorCredentials : OPERATOR_CREDS,
     metrics: { credentialCache: { inc: ({ result }: { result: string }) => cacheMetrics.push(result) } },
     now: () => clock,
@@ -153,16 +156,23 @@ describe('operator identity', () => {
     expect(await materialise(id.credentials)).toEqual({ accessKeyId: 'ASIAAssumeRole1', secretAccessKey: 'secret-1', sessionToken: 'session-1', expiration: new Date(T0 + HOUR) });
   });
 
-  it.each<[string, number]>([['2h', 7200], ['15m', 900], ['1m', 900], ['24h', 43_200], ['12h', 43_200], ['bogus', DEFAULT_SESSION_SECONDS]])(
-    'sessionDuration %s asks for %i seconds (clamped to what STS allows)', async (sessionDuration, seconds) => {
+  it.each<[string, number]>([['1h', 3600], ['15m', 900], ['1m', 900], ['bogus', DEFAULT_SESSION_SECONDS]])(
+    'sessionDuration %s asks for %i seconds (raised to what STS allows)', async (sessionDuration, seconds) => {
       await broker().resolve(els({ roleArn: CHAIN_ROLE, sessionDuration }));
       expect(sts.calls[0]!.input.DurationSeconds).toBe(seconds);
     });
 
-  it('uses spec.auth.sessionName', async () => {
-    const id = await broker().resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'billing-sync' }));
-    expect(sts.calls[0]!.input.RoleSessionName).toBe('billing-sync');
-    expect(id.key).toContain('|billing-sync|');
+  it.each(['2h', '12h', '1h1s'])('sessionDuration %s: refused before STS (role chaining is capped at 1 hour)', async (sessionDuration) => {
+    const err = await rejection(broker().resolve(els({ roleArn: CHAIN_ROLE, sessionDuration })));
+    expect(err.reason).toBe(Reason.InvalidSpec);
+    expect(err.message).toMatch(/longer than 1h: .*role chaining/);
+    expect(sts.calls).toHaveLength(0);
+  });
+
+  it('spec.auth.sessionName is only a suffix after els-<namespace>: a tenant cannot name another namespace', async () => {
+    const id = await broker().resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'els-team-b' }));
+    expect(sts.calls[0]!.input.RoleSessionName).toBe('els-team-a-els-team-b');
+    expect(id.key).toContain('|els-team-a-els-team-b|');
   });
 });
 
@@ -292,7 +302,7 @@ describe('session tags', () => {
     const { input } = sts.calls[0]!;
     expect(input.Tags).toEqual(tags);
     expect(input.TransitiveTagKeys).toEqual(tags === undefined ? undefined : (tags as { Key: string }[]).map((t) => t.Key));
-    if (mode === 'namespace-and-name') expect(id.key).toMatch(/\|kubernetes-namespace=team-a,kubernetes-name=openai$/);
+    if (mode === 'namespace-and-name') expect(id.key).toMatch(/\|llmsecrets-namespace=team-a,llmsecrets-name=openai$/);
   });
 
   it('namespace tags: resources of one namespace share a session', async () => {
@@ -468,18 +478,18 @@ describe('STS errors', () => {
 
   // Bug: toCredentials() runs inside the try of #assumeRole/#webIdentity (credentials.ts:116,141),
   // so its own SyncError goes through mapStsError and comes out as "AssumeRole <role>: SyncError".
-  it.fails('says that STS returned no credentials', async () => {
+  it('says that STS returned no credentials', async () => {
     sts.next('AssumeRole', () => ({}));
     const err = await rejection(broker().resolve(els({ roleArn: CHAIN_ROLE })));
     expect(err.message).toContain('STS returned no credentials');
   });
 });
 
-describe('known gaps', () => {
+describe('fixed gaps', () => {
   // Bug: the web identity cache key (credentials.ts:109) leaves out the audience, while the token
   // cache keys on it: a resource asking for another audience is served the first one's
   // credentials without a TokenRequest for its own audience.
-  it.fails('keys web identity credentials on the token audience', async () => {
+  it('keys web identity credentials on the token audience', async () => {
     const b = broker();
     await b.resolve(els({ serviceAccountRef: { name: 'app' } }));
     await b.resolve(els({ serviceAccountRef: { name: 'app', audience: 'other' } }));
@@ -488,7 +498,7 @@ describe('known gaps', () => {
 
   // Bug: when STS gives no Expiration, toCredentials (credentials.ts:207) uses Date.now() rather
   // than the broker's clock, so the renewal time mixes two clocks.
-  it.fails("renews credentials without an Expiration at 80% of the default session, on the broker's clock", async () => {
+  it("renews credentials without an Expiration at 80% of the default session, on the broker's clock", async () => {
     clock = T0 - 365 * 24 * HOUR; // the injected clock a year behind the wall clock
     const b = broker();
     sts.next('AssumeRole', () => ({ Credentials: { AccessKeyId: 'ASIANOEXP', SecretAccessKey: 's' } }));
@@ -507,5 +517,42 @@ describe('sessionNameFor', () => {
   ])('%s → %s', (namespace, name) => {
     expect(sessionNameFor(namespace)).toBe(name);
     expect(sessionNameFor(namespace).length).toBeLessThanOrEqual(64);
+  });
+});
+
+describe('--reader-role (ABAC for the operator identity)', () => {
+  const READER = 'arn:aws:iam::111122223333:role/els-reader';
+  it('a resource without auth reads through the reader role, in a session tagged with its namespace (whatever --session-tags says)', async () => {
+    const b = broker({ readerRole: READER, sessionTags: 'off' });
+    const a1 = await b.resolve(els(undefined, 'team-a', 'one'));
+    await b.resolve(els(undefined, 'team-a', 'two'));
+    await b.resolve(els(undefined, 'team-b', 'one'));
+    expect(sts.calls.map((c) => [c.input.RoleArn, c.input.RoleSessionName, c.input.Tags])).toEqual([
+      [READER, 'els-team-a', [{ Key: SESSION_TAG_NAMESPACE, Value: 'team-a' }]],
+      [READER, 'els-team-b', [{ Key: SESSION_TAG_NAMESPACE, Value: 'team-b' }]],
+    ]);
+    expect(sts.calls[0]!.input.TransitiveTagKeys).toEqual([SESSION_TAG_NAMESPACE]);
+    expect(a1.roleArn).toBe(READER);
+  });
+
+  it('resources with their own auth do not use it', async () => {
+    await broker({ readerRole: READER }).resolve(els({ roleArn: CHAIN_ROLE }));
+    expect(sts.calls.map((c) => c.input.RoleArn)).toEqual([CHAIN_ROLE]);
+  });
+});
+
+describe('bounded caches', () => {
+  it('keeps at most maxIdentities, evicts the least recently used, and says which', async () => {
+    const evicted: string[] = [];
+    const b = broker({ maxIdentities: 2, onEvict: (k) => evicted.push(k) });
+    await b.resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'one' }));
+    await b.resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'two' }));
+    await b.resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'one' })); // one is now the most recent
+    await b.resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'three' }));
+    expect(evicted).toHaveLength(1);
+    expect(evicted[0]).toContain('|els-team-a-two|');
+    expect(cacheMetrics.filter((r) => r === 'evicted')).toHaveLength(1);
+    await b.resolve(els({ roleArn: CHAIN_ROLE, sessionName: 'one' }));
+    expect(sts.calls).toHaveLength(3); // one, two, three: "one" was kept
   });
 });

@@ -2,8 +2,13 @@
 //   operator identity (SDK default chain: IRSA / Pod Identity on EKS)
 //   namespace ServiceAccount → TokenRequest → AssumeRoleWithWebIdentity
 //   either of those → AssumeRole(roleArn, externalId, session tags)
-// STS credentials and service-account tokens are cached per identity and renewed at 80% of their
-// lifetime, so STS calls grow with the number of distinct identities, not of resources.
+//   operator identity with --reader-role → AssumeRole(reader role, tagged with the namespace), so
+//     IAM itself can keep each namespace to its own secrets (ABAC)
+// STS credentials and service-account tokens are cached per identity (LRU-bounded) and renewed at
+// 80% of their lifetime, so STS calls grow with the number of distinct identities, not resources.
+// Session names and tags are the operator's: `els-<namespace>[-<tenant suffix>]`, and tag keys
+// under our own `llmsecrets-` prefix, which can never collide with the transitive tags EKS Pod
+// Identity sets (kubernetes-namespace, eks-cluster-name, ...): STS refuses a colliding key.
 import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, type Tag } from '@aws-sdk/client-sts';
 import { createHash } from 'node:crypto';
 import type { ExternalLLMSecret } from '../crds/types.js';
@@ -21,8 +26,12 @@ export const DEFAULT_SESSION_SECONDS = 3600;
 export const TOKEN_SECONDS = 3600;
 /** Renew cached credentials and tokens when this fraction of their lifetime has passed. */
 export const RENEW_AT_FRACTION = 0.8;
-export const SESSION_TAG_NAMESPACE = 'kubernetes-namespace';
-export const SESSION_TAG_NAME = 'kubernetes-name';
+export const SESSION_TAG_NAMESPACE = 'llmsecrets-namespace';
+export const SESSION_TAG_NAME = 'llmsecrets-name';
+/** STS caps a chained AssumeRole (on top of an assumed role or web identity session) at 1 hour. */
+export const MAX_CHAINED_SESSION_SECONDS = 3600;
+/** Identities kept at once (credentials, tokens); the least recently used go first. */
+export const DEFAULT_MAX_IDENTITIES = 1000;
 
 export type SessionTagMode = 'off' | 'namespace' | 'namespace-and-name';
 
@@ -41,6 +50,12 @@ export interface BrokerOptions {
   sessionTags: SessionTagMode;
   /** Explicit operator credentials; undefined means the SDK default chain. */
   operatorCredentials?: Credentials;
+  /** Resources without spec.auth read through this role, in a session tagged with their namespace. */
+  readerRole?: string;
+  /** LRU bound on cached identities and tokens. */
+  maxIdentities?: number;
+  /** Called when an identity leaves the cache (its SDK clients can go too). */
+  onEvict?: (identityKey: string) => void;
   metrics?: Metrics;
   now?: () => number;
 }
@@ -68,6 +83,12 @@ export class CredentialBroker {
     const { namespace, name } = els.metadata;
     let base: ResolvedIdentity = { key: OPERATOR, credentials: this.#opts.operatorCredentials };
     let chainRole = auth.roleArn;
+    const sessionName = sessionNameFor(namespace, auth.sessionName);
+
+    if (!auth.serviceAccountRef && !auth.roleArn && this.#opts.readerRole) {
+      // ABAC: the namespace tag rides on the session whatever --session-tags says.
+      return this.#assumeRole(base, this.#opts.readerRole, undefined, sessionNameFor(namespace), MAX_CHAINED_SESSION_SECONDS, [{ Key: SESSION_TAG_NAMESPACE, Value: namespace }]);
+    }
 
     if (auth.serviceAccountRef) {
       const sa = auth.serviceAccountRef;
@@ -77,11 +98,12 @@ export class CredentialBroker {
         throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${sa.name} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
       }
       if (!annotated) chainRole = undefined;
-      base = await this.#webIdentity(namespace, sa.name, sa.audience ?? DEFAULT_AUDIENCE, webRole, auth.sessionName ?? sessionNameFor(namespace));
+      base = await this.#webIdentity(namespace, sa.name, sa.audience ?? DEFAULT_AUDIENCE, webRole, sessionName);
     }
     if (!chainRole) return base;
+    const seconds = sessionSeconds(auth.sessionDuration, chainRole);
     const externalId = await this.#externalId(els);
-    return this.#assumeRole(base, chainRole, externalId, auth.sessionName ?? sessionNameFor(namespace), parseSessionSeconds(auth.sessionDuration), namespace, name);
+    return this.#assumeRole(base, chainRole, externalId, sessionName, seconds, this.#sessionTags(namespace, name));
   }
 
   async #serviceAccountRole(namespace: string, saName: string): Promise<string | undefined> {
@@ -106,23 +128,23 @@ export class CredentialBroker {
   }
 
   async #webIdentity(namespace: string, saName: string, audience: string, roleArn: string, sessionName: string): Promise<ResolvedIdentity> {
-    const key = `sa:${namespace}/${saName}>${roleArn}|${sessionName}`;
+    const key = `sa:${namespace}/${saName}${audience === DEFAULT_AUDIENCE ? '' : `@${audience}`}>${roleArn}|${sessionName}`;
     const credentials = await this.#provider(key, async () => {
       const token = await this.#token(namespace, saName, audience);
       // AssumeRoleWithWebIdentity is not signed: the token is the credential.
       const sts = this.#opts.clients.sts('anonymous', this.#opts.stsRegion, { accessKeyId: '', secretAccessKey: '' });
+      let out;
       try {
-        const out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: token }));
-        return toCredentials(out.Credentials);
+        out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: token }));
       } catch (err) {
         throw mapStsError(err, roleArn, 'AssumeRoleWithWebIdentity');
       }
+      return toCredentials(out.Credentials, this.#now());
     });
     return { key, credentials, roleArn };
   }
 
-  async #assumeRole(base: ResolvedIdentity, roleArn: string, externalId: string | undefined, sessionName: string, seconds: number, namespace: string, name: string): Promise<ResolvedIdentity> {
-    const tags = this.#sessionTags(namespace, name);
+  async #assumeRole(base: ResolvedIdentity, roleArn: string, externalId: string | undefined, sessionName: string, seconds: number, tags: Tag[]): Promise<ResolvedIdentity> {
     const key = [
       `${base.key}>${roleArn}`, sessionName, seconds,
       externalId === undefined ? '' : `x:${createHash('sha256').update(externalId).digest('hex').slice(0, 16)}`,
@@ -130,18 +152,19 @@ export class CredentialBroker {
     ].join('|');
     const credentials = await this.#provider(key, async () => {
       const sts = this.#opts.clients.sts(base.key, this.#opts.stsRegion, base.credentials);
+      let out;
       try {
-        const out = await sts.send(new AssumeRoleCommand({
+        out = await sts.send(new AssumeRoleCommand({
           RoleArn: roleArn,
           RoleSessionName: sessionName,
           DurationSeconds: seconds,
           ...(externalId !== undefined ? { ExternalId: externalId } : {}),
           ...(tags.length > 0 ? { Tags: tags, TransitiveTagKeys: tags.map((t) => t.Key!) } : {}),
         }));
-        return toCredentials(out.Credentials);
       } catch (err) {
         throw mapStsError(err, roleArn, 'AssumeRole');
       }
+      return toCredentials(out.Credentials, this.#now());
     });
     return { key, credentials, roleArn };
   }
@@ -186,6 +209,8 @@ export class CredentialBroker {
     const hit = map.get(key);
     if (hit && now < hit.renewAt) {
       this.#opts.metrics?.credentialCache.inc({ result: 'hit' });
+      map.delete(key); // most recently used last
+      map.set(key, hit);
       return hit.promise;
     }
     this.#opts.metrics?.credentialCache.inc({ result: 'miss' });
@@ -197,27 +222,55 @@ export class CredentialBroker {
       if (map.get(key) === entry) map.delete(key);
       throw err;
     });
+    map.delete(key);
     map.set(key, entry);
+    this.#bound(map);
     return entry.promise;
+  }
+
+  /** Drops the least recently used entries beyond the bound (one tenant's many session names
+   * must not grow the operator without limit). */
+  #bound<T>(map: Map<string, Cached<T>>): void {
+    const max = this.#opts.maxIdentities ?? DEFAULT_MAX_IDENTITIES;
+    for (const key of map.keys()) {
+      if (map.size <= max) break;
+      map.delete(key);
+      this.#opts.metrics?.credentialCache.inc({ result: 'evicted' });
+      if (map === (this.#cache as Map<string, unknown>)) this.#opts.onEvict?.(key);
+    }
   }
 }
 
-function toCredentials(c: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date } | undefined): { value: Credentials; expiresAt: number } {
+function toCredentials(c: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date } | undefined, now: number): { value: Credentials; expiresAt: number } {
   if (!c?.AccessKeyId || !c.SecretAccessKey) throw new SyncError(Reason.AssumeRoleFailed, 'STS returned no credentials', { retryable: true });
-  const expiresAt = c.Expiration?.getTime() ?? Date.now() + DEFAULT_SESSION_SECONDS * 1000;
+  const expiresAt = c.Expiration?.getTime() ?? now + DEFAULT_SESSION_SECONDS * 1000;
   return { value: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration }, expiresAt };
 }
 
 /**
- * The default session name: one per namespace, so resources of a namespace share a session (and
- * its cached credentials), and CloudTrail still shows which namespace asked.
+ * The session name, the operator's: `els-<namespace>`, so resources of a namespace share a
+ * session (and its cached credentials) and CloudTrail and `sts:RoleSessionName` conditions see
+ * which namespace asked. A tenant's spec.auth.sessionName is only a suffix, cut to fit STS's 64
+ * characters; it can never stand in for the namespace.
  */
-export function sessionNameFor(namespace: string): string {
-  return `els-${namespace}`.replace(/[^A-Za-z0-9+=,.@_-]/g, '-').slice(0, 64);
+export function sessionNameFor(namespace: string, suffix?: string): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9+=,.@_-]/g, '-');
+  const base = clean(`els-${namespace}`).slice(0, 64);
+  const tail = suffix ? clean(suffix).slice(0, Math.max(0, 64 - base.length - 1)) : '';
+  return tail ? `${base}-${tail}` : base;
 }
 
-function parseSessionSeconds(text: string | undefined): number {
+/**
+ * The AssumeRole duration. Every AssumeRole the operator makes for a resource is chained (on top
+ * of its own IRSA / Pod Identity session or a ServiceAccount's web identity), which STS caps at
+ * 1 hour: a longer sessionDuration is refused here, with no STS call, instead of by STS.
+ */
+function sessionSeconds(text: string | undefined, roleArn: string): number {
   const ms = text ? parseDuration(text) : undefined;
   if (ms === undefined) return DEFAULT_SESSION_SECONDS;
-  return Math.min(43_200, Math.max(900, Math.round(ms / 1000)));
+  const seconds = Math.round(ms / 1000);
+  if (seconds > MAX_CHAINED_SESSION_SECONDS) {
+    throw new SyncError(Reason.InvalidSpec, `spec.auth.sessionDuration ${text} is longer than 1h: assuming ${roleArn || 'the role'} is role chaining (on top of the operator's or a ServiceAccount's session), which STS caps at 1 hour`);
+  }
+  return Math.max(900, seconds);
 }
