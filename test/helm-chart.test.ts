@@ -62,7 +62,8 @@ describe('lint, render and server-side dry run', () => {
         expect(kind(objs, 'ClusterRole')).toHaveLength(1);
         expect(kind(objs, 'CustomResourceDefinition')).toHaveLength(1);
         const rules = (kind(objs, 'ClusterRole')[0] as V1ClusterRole).rules!;
-        expect(rules.some((r) => r.resources!.includes('serviceaccounts/token'))).toBe(true);
+        // Minting ServiceAccount tokens is opt-in (serviceAccountAuth.enabled).
+        expect(rules.some((r) => r.resources!.some((x) => x.startsWith('serviceaccounts')))).toBe(false);
         expect(rules.some((r) => r.apiGroups!.includes('apps'))).toBe(false);
         const c = deploymentOf(objs).spec!.template.spec!.containers[0]!;
         expect(c.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
@@ -99,6 +100,18 @@ describe('lint, render and server-side dry run', () => {
         const rules = (kind(objs, 'ClusterRole')[0] as V1ClusterRole).rules!;
         expect(rules.find((r) => r.apiGroups!.includes('apps'))).toMatchObject({ resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['get', 'patch'] });
         expect(rules.some((r) => r.resources!.some((x) => x.startsWith('serviceaccounts')))).toBe(false);
+      },
+    },
+    {
+      name: 'ServiceAccount tokens cluster-wide, or only in listed tenant namespaces',
+      values: (ns) => ({ serviceAccountAuth: { enabled: true, namespaces: [ns[1]] } }),
+      check: (objs, ns) => {
+        const cluster = (kind(objs, 'ClusterRole')[0] as V1ClusterRole).rules!;
+        expect(cluster.some((r) => r.resources!.some((x) => x.startsWith('serviceaccounts'))), 'nothing cluster-wide').toBe(false);
+        const tokens = kind(objs, 'Role').filter((r) => r.metadata!.name!.endsWith('-tokens')) as V1ClusterRole[];
+        expect(tokens.map((r) => r.metadata!.namespace)).toEqual([ns[1]]);
+        expect(tokens[0]!.rules!.flatMap((r) => r.resources)).toEqual(['serviceaccounts', 'serviceaccounts/token']);
+        expect(kind(objs, 'RoleBinding').some((b) => b.metadata!.name!.endsWith('-tokens') && b.metadata!.namespace === ns[1])).toBe(true);
       },
     },
     {

@@ -52,7 +52,7 @@ async function rbacScenario(label: string, mutate: (objs: Obj[]) => void): Promi
   const env = getTestEnv();
   const ns = await freshNamespace('rbac');
   const release = `rbac-${suffix()}`;
-  const objs = template(release, ns, { rolloutRestart: { enabled: true }, crds: { install: false } });
+  const objs = template(release, ns, { rolloutRestart: { enabled: true }, serviceAccountAuth: { enabled: true }, crds: { install: false } });
   const rbacKinds = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
   const rbac = objs.filter((o) => rbacKinds.includes(o.kind!));
   mutate(rbac);

@@ -75,7 +75,20 @@ src/kube/client.ts and test/helm-rbac.test.ts, which removes each rule and shows
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-{{- if .Values.serviceAccountAuth.enabled }}
+{{- if and .Values.serviceAccountAuth.enabled (empty .Values.serviceAccountAuth.namespaces) }}
+{{ include "els.tokenRules" . }}
+{{- end }}
+{{- if .Values.rolloutRestart.enabled }}
+# spec.rolloutRestartTargets: check the workload is not paused, then patch its pod template.
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end }}
+
+{{/* spec.auth.serviceAccountRef, only with serviceAccountAuth.enabled: cluster-wide (in els.rules)
+or, with serviceAccountAuth.namespaces, in a Role of each listed namespace. */}}
+{{- define "els.tokenRules" -}}
 # spec.auth.serviceAccountRef: read the ServiceAccount's role annotation ...
 - apiGroups: [""]
   resources: ["serviceaccounts"]
@@ -84,13 +97,6 @@ src/kube/client.ts and test/helm-rbac.test.ts, which removes each rule and shows
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
-{{- end }}
-{{- if .Values.rolloutRestart.enabled }}
-# spec.rolloutRestartTargets: check the workload is not paused, then patch its pod template.
-- apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["get", "patch"]
-{{- end }}
 {{- end }}
 
 {{/* Renders extraArgs: {flag: value} as --flag=value, {flag: true} as --flag; false omits. */}}
