@@ -47,12 +47,15 @@ function workload(kindName: (typeof WORKLOADS)[number], name: string): Obj {
   return { apiVersion: 'apps/v1', kind: kindName, metadata: { name }, spec } as Obj;
 }
 
+/** Every optional permission on, so each rule has a probe that needs it. */
+const SCENARIO_VALUES = { rolloutRestart: { enabled: true }, serviceAccountAuth: { enabled: true }, crds: { install: false } };
+
 /** Installs the chart's RBAC (as rendered, minus `mutate`'s removal) and runs the probe. */
 async function rbacScenario(label: string, mutate: (objs: Obj[]) => void): Promise<Probe> {
   const env = getTestEnv();
   const ns = await freshNamespace('rbac');
   const release = `rbac-${suffix()}`;
-  const objs = template(release, ns, { rolloutRestart: { enabled: true }, serviceAccountAuth: { enabled: true }, crds: { install: false } });
+  const objs = template(release, ns, SCENARIO_VALUES);
   const rbacKinds = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
   const rbac = objs.filter((o) => rbacKinds.includes(o.kind!));
   mutate(rbac);
@@ -164,7 +167,7 @@ function describeRule(r: V1PolicyRule): string {
 }
 
 function removals(): { rules: Removal[]; verbs: Removal[] } {
-  const objs = template('shape', 'shape', { rolloutRestart: { enabled: true }, crds: { install: false } });
+  const objs = template('shape', 'shape', SCENARIO_VALUES);
   const clusterRole = kind(objs, 'ClusterRole')[0] as V1ClusterRole;
   const leaseRole = kind(objs, 'Role')[0] as V1Role;
   const rules: Removal[] = [];

@@ -58,6 +58,8 @@ export class HttpFaultProxy {
   readonly #upstream: URL;
   #faults: ActiveFault[] = [];
   readonly stats: HttpFaultStats = { requests: 0, byOperation: {}, faults: emptyFaults() };
+  /** Every AWS request seen: its operation and request body (what the operator asked, never an answer). */
+  readonly requests: Array<{ operation: string; body: string }> = [];
   url = '';
 
   private constructor(upstream: string) {
@@ -122,6 +124,7 @@ export class HttpFaultProxy {
       this.stats.requests++;
       const op = awsOperation(req, body);
       this.stats.byOperation[op] = (this.stats.byOperation[op] ?? 0) + 1;
+      this.requests.push({ operation: op, body: body.toString('utf8') });
     }
     const now = Date.now();
     const firing = this.#faults.filter((f) => now >= f.from && now < f.until && f.match(req) && Math.random() < f.probability);
