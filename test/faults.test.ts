@@ -292,8 +292,9 @@ describe('apiserver faults', () => {
     });
     const ns = await createTestNamespace('apiout');
     const sampler = new Sampler([ns]);
-    const first = Array.from({ length: 10 }, (_, i) => ({ ns, name: `a${i}`, id: sid(`apiout-a${i}`), v: secretValue() }));
-    const second = Array.from({ length: 10 }, (_, i) => ({ ns, name: `b${i}`, id: sid(`apiout-b${i}`), v: secretValue() }));
+    const run = Date.now().toString(36); // repeats (ELS_APISERVER_OUTAGE_REPEATS) need their own secrets
+    const first = Array.from({ length: 10 }, (_, i) => ({ ns, name: `a${i}`, id: sid(`apiout-${run}-a${i}`), v: secretValue() }));
+    const second = Array.from({ length: 10 }, (_, i) => ({ ns, name: `b${i}`, id: sid(`apiout-${run}-b${i}`), v: secretValue() }));
     await Promise.all([...first, ...second].map(async (it) => { await createSecret(moto, it.id, awsValue(it.v)); sampler.allow(ns, it.name, expectedData(it.v)); }));
     let operator: TestOperator | undefined;
     try {
