@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     say('3. starting the operator');
     const metricsPort = await freePort();
     const config = parseConfig(['--namespaces', NAMESPACE, '--aws-endpoint', env.env.motoEndpoint, '--sts-endpoint', env.env.motoEndpoint,
-      '--metrics-port', String(metricsPort), '--health-port', '0', '--log-level', 'warn'], { ELS_HASH_KEY: 'demo-hash-key' });
+      '--metrics-port', String(metricsPort), '--health-port', '0', '--log-level', 'warn'], { ELS_HASH_KEY: 'demo-hash-key-not-secret-0123456789abcdef' });
     const operator = await startOperator(config, { kubeConfig: kc, awsCredentials: TEST_CREDENTIALS, log: createLogger('warn', process.stderr) });
     stopOperator = operator.stop;
 

@@ -103,7 +103,7 @@ function setup(spec: Partial<ExternalLLMSecretSpec> = {}) {
     getCachedSecret: (ns, n) => structuredClone(cache.get(`${ns}/${n}`)),
     kube, events: sink, sources: new SourceRegistry([source]),
     metrics: new Metrics({ processMetrics: false }), log: createLogger('silent'),
-    config: { hashKey: Buffer.from('k'), limits: DEFAULT_LIMITS, refreshShareWindowMs: 5_000, driftMaxAgeMs: 60_000 },
+    config: { hashKey: Buffer.from('reconciler-test-hash-key-0123456789abcdef'), limits: DEFAULT_LIMITS, refreshShareWindowMs: 5_000, driftMaxAgeMs: 60_000 },
     now: () => now, random: () => 0.5,
   });
   const syncCache = () => { for (const [k, v] of kube.secrets) cache.set(k, structuredClone(v)); };

@@ -122,7 +122,7 @@ export class ExternalLLMSecretReconciler {
     const live = this.#d.getCachedSecret(namespace, targetName) ?? (policy === 'Merge' ? await readSecret(this.#d.kube, namespace, targetName) : undefined);
     const now = this.#now();
     const due = this.#schedule.isDue(key, els, intervalMs);
-    const drifted = live === undefined || liveDataHash(this.#d.config.hashKey, live, policy) !== els.status?.dataHash;
+    const drifted = live === undefined || liveDataHash(this.#d.config.hashKey, els.metadata, live, policy) !== els.status?.dataHash;
     if (!due && !drifted) return { ...(await this.#settleInSync(key, els, now)), requeueAfterMs: this.#schedule.untilNext(key) };
 
     const session = await this.#d.sources.for(els).open(els);
@@ -159,7 +159,7 @@ export class ExternalLLMSecretReconciler {
   /** Status after a sync that read the source: Ready, restarts, expiry, what was synced. */
   async #writeSyncedStatus(els: ExternalLLMSecret, s: { read: SourceRead; rendered: RenderedData; expires?: Date; action: SecretPlan['action'] }, now: Date): Promise<{ wrote: boolean; restartFailed: boolean }> {
     const { metadata: { generation }, spec, status } = els;
-    const hash = dataHash(this.#d.config.hashKey, s.rendered.data);
+    const hash = dataHash(this.#d.config.hashKey, els.metadata, s.rendered.data);
     const targetName = spec.target?.name ?? els.metadata.name;
     const ready = setCondition(status?.conditions, {
       type: ConditionType.Ready, status: 'True', reason: Reason.Synced,

@@ -4,7 +4,7 @@ import {
   API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION,
 } from '../crds/constants.js';
 import type { CreationPolicy, ExternalLLMSecret } from '../crds/types.js';
-import { dataHash } from './hash.js';
+import { dataHash, type HashSubject } from './hash.js';
 import { Reason } from './reasons.js';
 
 export interface DesiredSecret {
@@ -46,11 +46,11 @@ export function desiredSecret(els: ExternalLLMSecret, data: Record<string, Buffe
 }
 
 /** The keyed hash of what a live Secret holds for us: with Merge, only the keys we wrote. */
-export function liveDataHash(hashKey: Buffer, live: V1Secret, policy: CreationPolicy): string {
+export function liveDataHash(hashKey: Buffer, subject: HashSubject, live: V1Secret, policy: CreationPolicy): string {
   const data = decodeData(live.data);
-  if (policy !== 'Merge') return dataHash(hashKey, data);
+  if (policy !== 'Merge') return dataHash(hashKey, subject, data);
   const merged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
-  return dataHash(hashKey, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
+  return dataHash(hashKey, subject, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
 }
 
 export type SecretPlan =

@@ -10,7 +10,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startOperator, type RunningOperator } from '../../src/operator.js';
 import { adminKubeConfig, getTestEnv, TEST_CREDENTIALS, type AwsCredentials } from '../env/index.js';
 
-export const TEST_HASH_KEY = 'test-hash-key-not-secret';
+/** At least 32 bytes: shorter keys are refused at start-up. */
+export const TEST_HASH_KEY = 'test-hash-key-not-secret-0123456789abcdef';
 
 export interface TestOperator extends RunningOperator {
   /** Every log line this operator wrote, parsed. */
