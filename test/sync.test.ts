@@ -38,7 +38,7 @@ describe('mapping', () => {
     expect(decoded(await readSecret(n, 'openai'))).toEqual({ OPENAI_API_KEY: 'sk-test-111', ORG: 'org-7' });
     expect(els.status).toMatchObject({ secretName: 'openai', observedGeneration: 1, keys: [{ secretKey: 'OPENAI_API_KEY', property: 'api_key' }, { secretKey: 'ORG', property: 'org.id' }] });
     expect(els.status?.syncedVersionId).toMatch(/.+/);
-    expect(els.status?.dataHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(els.status?.dataHash).toMatch(/^hmac-sha256:[0-9a-f]{16}:[0-9a-f]{64}$/);
     expect(JSON.stringify(els.status)).not.toContain('sk-test-111');
     await waitForEvent(n, 'openai', 'Synced');
     const secret = await readSecret(n, 'openai');

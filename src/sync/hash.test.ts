@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dataHash, MIN_HASH_KEY_BYTES } from './hash.js';
+import { dataHash, hashKeyId, hashKeyIdOf, MIN_HASH_KEY_BYTES } from './hash.js';
 
 const key = Buffer.alloc(MIN_HASH_KEY_BYTES, 1);
 const subject = { namespace: 'team-a', name: 'openai', uid: '6f1c2b8e-0000-4000-8000-000000000001' };
@@ -8,7 +8,7 @@ const data = (o: Record<string, string>) => Object.fromEntries(Object.entries(o)
 describe('dataHash', () => {
   it('is an HMAC-SHA256 in hex, deterministic and independent of key order', () => {
     const h = dataHash(key, subject, data({ A: '1', B: '2' }));
-    expect(h).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(h).toMatch(/^hmac-sha256:[0-9a-f]{16}:[0-9a-f]{64}$/);
     expect(dataHash(key, { ...subject }, data({ B: '2', A: '1' }))).toBe(h);
   });
 
@@ -41,8 +41,21 @@ describe('dataHash', () => {
     expect(new Set(variants).size).toBe(variants.length);
   });
 
-  it('another key gives another hash', () => {
+  it('another key gives another hash, and another key id; the key id is the same for every hash of a key', () => {
     const value = data({ K: 'v' });
-    expect(dataHash(Buffer.alloc(32, 2), subject, value)).not.toBe(dataHash(key, subject, value));
+    const other = Buffer.alloc(32, 2);
+    expect(dataHash(other, subject, value)).not.toBe(dataHash(key, subject, value));
+    expect(hashKeyIdOf(dataHash(key, subject, value))).toBe(hashKeyId(key));
+    expect(hashKeyIdOf(dataHash(key, { ...subject, name: 'x' }, data({ Q: 'w' })))).toBe(hashKeyId(key));
+    expect(hashKeyIdOf(dataHash(other, subject, value))).toBe(hashKeyId(other));
+    expect(hashKeyId(other)).not.toBe(hashKeyId(key));
+    // A copy of the key (a new Buffer) has the same id.
+    expect(hashKeyId(Buffer.from(key))).toBe(hashKeyId(key));
+  });
+
+  it('hashKeyIdOf: undefined for hashes of the earlier format and for anything else', () => {
+    expect(hashKeyIdOf(`hmac-sha256:${'a'.repeat(64)}`)).toBeUndefined();
+    expect(hashKeyIdOf(undefined)).toBeUndefined();
+    expect(hashKeyIdOf('')).toBeUndefined();
   });
 });

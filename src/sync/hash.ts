@@ -7,6 +7,9 @@
 //
 // Input, every field length-prefixed (`<byte length>:<bytes>`), so no two inputs share an encoding:
 //   "els-data-hash/v2\n" namespace name uid count (key value)... with keys sorted.
+// Output: `hmac-sha256:<key id>:<MAC in hex>`. The key id (16 hex digits of an HMAC of a constant
+// under the key) says which key made a hash, and nothing about any value: a hash made under
+// another key (rotation, a process without a stable key) is recognised as such, not as a change.
 import { createHmac } from 'node:crypto';
 
 /** Shortest --hash-key-file / ELS_HASH_KEY accepted, in bytes (HMAC-SHA256's output size). */
@@ -20,6 +23,24 @@ export interface HashSubject {
 }
 
 const DOMAIN = 'els-data-hash/v2\n';
+const KEY_ID_INPUT = 'els-hash-key-id/v1';
+const HASH_PATTERN = /^hmac-sha256:([0-9a-f]{16}):[0-9a-f]{64}$/;
+const keyIds = new WeakMap<Buffer, string>();
+
+/** The key id that dataHash puts in front of its MAC. */
+export function hashKeyId(key: Buffer): string {
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    id = createHmac('sha256', key).update(KEY_ID_INPUT).digest('hex').slice(0, 16);
+    keyIds.set(key, id);
+  }
+  return id;
+}
+
+/** The key id of a hash dataHash made; undefined for anything else (an older format, no hash). */
+export function hashKeyIdOf(hash: string | undefined): string | undefined {
+  return HASH_PATTERN.exec(hash ?? '')?.[1];
+}
 
 export function dataHash(key: Buffer, subject: HashSubject, data: Record<string, Buffer>): string {
   const mac = createHmac('sha256', key);
@@ -34,5 +55,5 @@ export function dataHash(key: Buffer, subject: HashSubject, data: Record<string,
     field(Buffer.from(k, 'utf8'));
     field(data[k]!);
   }
-  return `hmac-sha256:${mac.digest('hex')}`;
+  return `hmac-sha256:${hashKeyId(key)}:${mac.digest('hex')}`;
 }
