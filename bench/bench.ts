@@ -149,7 +149,7 @@ class OperatorProcess {
     ], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'bench' },
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'bench-hash-key-not-secret-0123456789abcdef' },
     });
     this.child.stdout!.pipe(out, { end: false });
     this.child.stderr!.pipe(out, { end: false });

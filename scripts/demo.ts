@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     const config = parseConfig(['--namespaces', NAMESPACE, '--aws-endpoint', env.env.motoEndpoint, '--sts-endpoint', env.env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', '0', '--log-level', 'warn',
       // Deny by default: the demo namespace may read the demo's secrets with the operator's identity.
-      '--access-rules', JSON.stringify([{ namespaces: [NAMESPACE], secrets: ['prod/llm/*'] }])], { ELS_HASH_KEY: 'demo-hash-key' });
+      '--access-rules', JSON.stringify([{ namespaces: [NAMESPACE], secrets: ['prod/llm/*'] }])], { ELS_HASH_KEY: 'demo-hash-key-not-secret-0123456789abcdef' });
     const operator = await startOperator(config, { kubeConfig: kc, awsCredentials: TEST_CREDENTIALS, log: createLogger('warn', process.stderr) });
     stopOperator = operator.stop;
 

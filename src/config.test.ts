@@ -1,5 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULTS, parseConfig, parseRegionMap } from './config.js';
+
+const KEY32 = 'k'.repeat(32);
 
 describe('parseConfig', () => {
   it('has documented defaults', () => {
@@ -21,12 +26,12 @@ describe('parseConfig', () => {
   });
 
   it('reads flags and environment', () => {
-    const c = parseConfig(['--namespaces', 'a, b', '--concurrent', '4', '--lease-duration', '30s', '--aws-endpoints', 'eu-west-1=https://vpce.example'], { AWS_REGION: 'eu-west-1', ELS_HASH_KEY: 'k' });
+    const c = parseConfig(['--namespaces', 'a, b', '--concurrent', '4', '--lease-duration', '30s', '--aws-endpoints', 'eu-west-1=https://vpce.example'], { AWS_REGION: 'eu-west-1', ELS_HASH_KEY: KEY32 });
     expect(c.namespaces).toEqual(['a', 'b']);
     expect(c.concurrent).toBe(4);
     expect(c.leaseDurationMs).toBe(30_000);
     expect(c.defaultRegion).toBe('eu-west-1');
-    expect(c.hashKey?.toString()).toBe('k');
+    expect(c.hashKey?.toString()).toBe(KEY32);
     expect(c.secretsManagerEndpoints).toEqual({ 'eu-west-1': 'https://vpce.example' });
   });
 
@@ -45,6 +50,40 @@ describe('parseConfig', () => {
     [['--kube-request-timeout', '0'], /--kube-request-timeout must be longer than 0/],
   ])('refuses %j with a clear message', (args, message) => {
     expect(() => parseConfig(args, {})).toThrow(message);
+  });
+
+  describe('hash key', () => {
+    const keyFile = (content: string) => {
+      const file = join(mkdtempSync(join(tmpdir(), 'els-key-')), 'hash-key');
+      writeFileSync(file, content);
+      return file;
+    };
+
+    it('none given: undefined (the operator then draws 32 random bytes per process)', () => {
+      expect(parseConfig([], {}).hashKey).toBeUndefined();
+      expect(parseConfig([], { ELS_HASH_KEY: '' }).hashKey).toBeUndefined();
+    });
+
+    it('accepts 32 bytes from ELS_HASH_KEY, and from a file with surrounding whitespace trimmed; the file wins', () => {
+      expect(parseConfig([], { ELS_HASH_KEY: KEY32 }).hashKey?.length).toBe(32);
+      const fromFile = parseConfig(['--hash-key-file', keyFile(`  ${'f'.repeat(40)}\n`)], { ELS_HASH_KEY: KEY32 }).hashKey;
+      expect(fromFile?.toString()).toBe('f'.repeat(40));
+      // Bytes, not characters: 11 three-byte characters are 33 bytes.
+      expect(parseConfig([], { ELS_HASH_KEY: '€'.repeat(11) }).hashKey?.length).toBe(33);
+    });
+
+    it('refuses a key under 32 bytes, naming where it came from and the minimum, never the key', () => {
+      const short = 'short-key-VISIBLE';
+      let error: unknown;
+      try { parseConfig([], { ELS_HASH_KEY: short }); } catch (e) { error = e; }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/ELS_HASH_KEY is 17 bytes; it must be at least 32 bytes/);
+      expect((error as Error).message).not.toContain(short);
+      expect(() => parseConfig([], { ELS_HASH_KEY: 'k'.repeat(31) })).toThrow(/at least 32 bytes/);
+      const file = keyFile(`${'x'.repeat(31)}\n\n`);
+      expect(() => parseConfig(['--hash-key-file', file], {})).toThrow(new RegExp(`--hash-key-file ${file} is 31 bytes; it must be at least 32 bytes`));
+      expect(() => parseConfig(['--hash-key-file', keyFile('')], { ELS_HASH_KEY: KEY32 })).toThrow(/is 0 bytes/);
+    });
   });
 
   it('refuses unknown flags', () => {

@@ -7,6 +7,7 @@ import type { SessionTagMode } from './aws/credentials.js';
 import { LEADER_DEFAULTS } from './controller/leader.js';
 import { parseAccessRules, type AccessRule } from './policy/access.js';
 import { parseDuration } from './sync/duration.js';
+import { MIN_HASH_KEY_BYTES } from './sync/hash.js';
 import { DEFAULT_LIMITS } from './sync/render.js';
 
 export const DEFAULTS = {
@@ -110,7 +111,7 @@ Usage: external-llm-secrets [flags]
                                  sessions: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
   --reader-role ARN              resources without spec.auth read through this role, one session per namespace
                                  tagged llmsecrets-namespace=<namespace>, so IAM can enforce the tenancy (ABAC)
-  --hash-key-file PATH           key for status.dataHash (default: $ELS_HASH_KEY, else random per process)
+  --hash-key-file PATH           key for status.dataHash, at least ${MIN_HASH_KEY_BYTES} bytes (default: $ELS_HASH_KEY, else random per process)
   --max-value-bytes N            largest single value written (default ${DEFAULT_LIMITS.maxValueBytes})
   --relist-interval D            full relist of watched objects (default ${DEFAULTS.relistInterval})
   --source-cache-ttl D           longest a secret value stays in memory (default ${DEFAULTS.sourceCacheTtl})
@@ -195,7 +196,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`--session-tags must be namespace, namespace-and-name or off, not "${sessionTags}"`);
   }
   const { accessRules, deprecations } = accessRulesFrom(values, env);
-  const hashKeyText = values['hash-key-file'] ? readFileSync(values['hash-key-file'], 'utf8').trim() : env.ELS_HASH_KEY;
+  const hashKey = parseHashKey(values['hash-key-file'], env.ELS_HASH_KEY);
   const namespaces = (values.namespaces ?? env.WATCH_NAMESPACES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const defaultRegion = values['default-region'] ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? DEFAULTS.defaultRegion;
   const hostname = env.POD_NAME ?? env.HOSTNAME ?? 'external-llm-secrets';
@@ -227,7 +228,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     deprecations,
     sessionTags,
     readerRole: values['reader-role'] ?? env.ELS_READER_ROLE,
-    hashKey: hashKeyText ? Buffer.from(hashKeyText, 'utf8') : undefined,
+    hashKey,
     maxValueBytes: int('max-value-bytes', values['max-value-bytes'], DEFAULT_LIMITS.maxValueBytes, 1),
     relistMs: duration('relist-interval', values['relist-interval'], DEFAULTS.relistInterval),
     sourceCacheTtlMs: duration('source-cache-ttl', values['source-cache-ttl'], DEFAULTS.sourceCacheTtl),
@@ -243,6 +244,31 @@ export function wantsHelp(argv: string[]): 'help' | 'version' | undefined {
   if (argv.includes('--help') || argv.includes('-h')) return 'help';
   if (argv.includes('--version')) return 'version';
   return undefined;
+}
+
+/**
+ * The key for status.dataHash: the file's content (surrounding whitespace trimmed), else
+ * ELS_HASH_KEY, as UTF-8 bytes; undefined when neither is set (a random key per process). A key
+ * shorter than MIN_HASH_KEY_BYTES is refused: it could be guessed, and with it every hash checked.
+ */
+export function parseHashKey(file: string | undefined, envValue: string | undefined): Buffer | undefined {
+  let text: string;
+  let from: string;
+  if (file !== undefined) {
+    text = readFileSync(file, 'utf8').trim();
+    from = `--hash-key-file ${file}`;
+  } else if (envValue !== undefined && envValue !== '') {
+    text = envValue;
+    from = 'ELS_HASH_KEY';
+  } else {
+    return undefined;
+  }
+  const key = Buffer.from(text, 'utf8');
+  if (key.length < MIN_HASH_KEY_BYTES) {
+    // The length only: the key itself is never printed.
+    throw new ConfigError(`the hash key from ${from} is ${key.length} bytes; it must be at least ${MIN_HASH_KEY_BYTES} bytes (for example: openssl rand -base64 48)`);
+  }
+  return key;
 }
 
 /** "us-east-1=https://a,eu-west-1=https://b" → { "us-east-1": "https://a", ... }. */

@@ -1,21 +1,21 @@
 // Bad input: valid specs over AWS content that does not fit them, deleted and missing secrets and
 // versions, target conflicts — each case, table-driven, asserts the Ready=False reason, a Warning
 // Event, that no value reaches status or events, and that the Secret synced before stays byte
-// for byte. Specs the apiserver must refuse are covered by the 23 admission cases of
+// for byte. Specs the apiserver must refuse are covered by the 27 admission cases of
 // test/crd.test.ts (not repeated here). Then fast-check properties of renderSecretData and the
 // key rewrites.
 import { randomBytes } from 'node:crypto';
 import { DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FORCE_SYNC_ANNOTATION } from '../src/crds/constants.js';
+import { FORCE_SYNC_ANNOTATION, MERGE_FROM_ANNOTATION } from '../src/crds/constants.js';
 import type { ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { Reason, SyncError } from '../src/sync/reasons.js';
 import { renderSecretData, DEFAULT_LIMITS } from '../src/sync/render.js';
 import { rewriteKey, toUpperSnakeCase } from '../src/sync/rewrite.js';
 import type { SourceSecret } from '../src/sync/source.js';
 import { adminRequest, applyCrds, createSecret, createTestNamespace, deleteSecret, getTestEnv, putSecretValue, smClient } from './env/index.js';
-import { createEls, events, patchEls, readSecret, waitForReady, isReady, hasReason, sleep } from './helpers/els.js';
+import { core, createEls, events, patchEls, readSecret, waitForReady, isReady, hasReason, sleep } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 
 /** Values seeded here carry the leak-scan marker (test/zz-leak-scan.test.ts). */
@@ -56,6 +56,10 @@ interface FailCase {
   event?: string;
   /** Text the condition message must contain, to be clear. */
   message?: RegExp;
+  /** Another resource owns the Secret <name>-other first. */
+  otherOwner?: boolean;
+  /** A Secret (made by act) that must not be written either. */
+  untouched?: (c: Ctx) => string;
 }
 
 const good = (c: Ctx) => ({ api_key: c.marker });
@@ -119,8 +123,18 @@ const failures: Array<[string, FailCase]> = [
   ['empty JSON object', { value: () => ({}), reason: Reason.MissingProperty }],
   // Targets.
   ['Secret type change', { spec: () => ({ target: { type: 'example.com/custom' } }), reason: Reason.SecretTypeImmutable, message: /cannot change/ }],
-  ['target owned by another resource', { spec: (c) => ({ target: { name: `${c.name}-other` } }), reason: Reason.SecretConflict, event: 'Conflict', message: /managed by ExternalLLMSecret/ }],
-  ['Merge target missing', { spec: (c) => ({ target: { name: `${c.name}-absent`, creationPolicy: 'Merge' } }), reason: Reason.MergeTargetMissing }],
+  ['target owned by another resource', { otherOwner: true, spec: (c) => ({ target: { name: `${c.name}-other` } }), reason: Reason.SecretConflict, event: 'Conflict', message: /managed by ExternalLLMSecret/ }],
+  ['Merge target missing', { spec: (c) => ({ target: { name: `${c.name}-absent`, creationPolicy: 'Merge' } }), reason: Reason.MergeTargetMissing, message: /annotated llmsecrets\.dev\/merge-from: c\d+$/ }],
+  ['Merge into a Secret that does not opt in', {
+    act: async (c) => { await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: `${c.name}-m` }, stringData: { THEIRS: c.marker } } }); },
+    spec: (c) => ({ target: { name: `${c.name}-m`, creationPolicy: 'Merge' } }), untouched: (c) => `${c.name}-m`,
+    reason: Reason.SecretConflict, event: 'Conflict', message: /annotate it llmsecrets\.dev\/merge-from: c\d+ to let this resource merge into it/,
+  }],
+  ['Merge over a key the opted-in Secret holds and this resource did not write', {
+    act: async (c) => { await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: `${c.name}-m`, annotations: { [MERGE_FROM_ANNOTATION]: c.name } }, stringData: { K: c.marker } } }); },
+    spec: (c) => ({ target: { name: `${c.name}-m`, creationPolicy: 'Merge' } }), untouched: (c) => `${c.name}-m`,
+    reason: Reason.SecretConflict, event: 'Conflict', message: /already holds key K, not written by this resource/,
+  }],
 ];
 
 interface OkCase { value: (c: Ctx) => AwsValue; spec: Partial<ExternalLLMSecretSpec>; expected: (c: Ctx) => Record<string, Buffer> }
@@ -155,15 +169,15 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
 const awsPut = (target: string, id: string, v: AwsValue) => retried(() => putSecretValue(target, id, v instanceof Buffer ? new Uint8Array(v) : v));
 
 describe('bad AWS content and missing secrets: Ready=False with a reason, a Warning Event, the last good Secret unchanged', () => {
-  it(`has at least 40 cases with the 23 admission cases of test/crd.test.ts (${failures.length} + ${successes.length} here)`, () => {
-    expect(failures.length + successes.length + 23).toBeGreaterThanOrEqual(40);
+  it(`has at least 40 cases with the 27 admission cases of test/crd.test.ts (${failures.length} + ${successes.length} here)`, () => {
+    expect(failures.length + successes.length + 27).toBeGreaterThanOrEqual(40);
     expect(failures.length).toBeGreaterThanOrEqual(40);
   });
 
   it.concurrent.each(failures)('%s', async (_, kase) => {
     const c = ctx();
     await retried(() => createSecret(moto, c.id, good(c)));
-    if (kase.reason === Reason.SecretConflict) {
+    if (kase.otherOwner) {
       // Another resource owns the target name first.
       const otherId = `${c.id}-other`;
       await createSecret(moto, otherId, { api_key: secretValue() });
@@ -177,6 +191,7 @@ describe('bad AWS content and missing secrets: Ready=False with a reason, a Warn
 
     if (kase.value) await awsPut(moto, c.id, kase.value(c));
     await kase.act?.(c);
+    const untouched = kase.untouched ? (await readSecret(ns, kase.untouched(c)))! : undefined;
     const spec = kase.spec?.(c) ?? {};
     await patchEls(ns, c.name, { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: 'bad' } }, spec });
 
@@ -193,6 +208,7 @@ describe('bad AWS content and missing secrets: Ready=False with a reason, a Warn
     const after = (await readSecret(ns, c.name))!;
     expect(after.data, 'data byte for byte').toEqual(before.data);
     expect(after.metadata?.resourceVersion, 'not written at all').toBe(before.metadata?.resourceVersion);
+    if (untouched) expect((await readSecret(ns, kase.untouched!(c)))?.metadata?.resourceVersion, `${kase.untouched!(c)} not written`).toBe(untouched.metadata?.resourceVersion);
     const shown = JSON.stringify(els.status) + JSON.stringify(await events(ns, c.name));
     expect(shown).not.toContain('SECRETVALUE-');
   }, 120_000);
@@ -213,6 +229,38 @@ describe('bad AWS content and missing secrets: Ready=False with a reason, a Warn
     expect(Object.keys(data).sort()).toEqual(Object.keys(expected).sort());
     for (const k of Object.keys(expected)) expect(data[k]!.equals(expected[k]!), `key ${k} byte for byte`).toBe(true);
     expect(JSON.stringify(els.status)).not.toContain('SECRETVALUE-');
+  }, 120_000);
+});
+
+describe('bootstrap tokens', () => {
+  it('target.type bootstrap.kubernetes.io/token: admission refuses the change, the synced Secret stays, and an existing bootstrap-token Secret is not taken over', async () => {
+    const c = ctx();
+    await retried(() => createSecret(moto, c.id, good(c)));
+    await createEls(ns, c.name, goodSpec(c.id));
+    await waitForReady(ns, c.name, isReady, 60_000);
+    const before = (await readSecret(ns, c.name))!;
+    let error: unknown;
+    try {
+      await patchEls(ns, c.name, { spec: { target: { type: 'bootstrap.kubernetes.io/token' } } });
+    } catch (e) { error = e; }
+    expect(error, 'the apiserver accepted a bootstrap-token target').toBeDefined();
+    expect((error as { code?: number }).code).toBe(422);
+    expect(JSON.stringify((error as { body?: unknown }).body)).toMatch(/bootstrap\.kubernetes\.io\/ types are refused/);
+    expect((await readSecret(ns, c.name))?.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+
+    // A bootstrap-token Secret of the target name: foreign, never written (Owner), and not a Merge target.
+    const token = { 'token-id': 'abcdef', 'token-secret': c.marker.slice(-16).toLowerCase().padStart(16, '0') };
+    await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: `${c.name}-bt`, annotations: { [MERGE_FROM_ANNOTATION]: `${c.name}-bm` } }, type: 'bootstrap.kubernetes.io/token', stringData: token } });
+    const existing = (await readSecret(ns, `${c.name}-bt`))!;
+    await createEls(ns, `${c.name}-bt`, goodSpec(c.id));
+    const owner = await waitForReady(ns, `${c.name}-bt`, hasReason(Reason.SecretConflict), 60_000);
+    expect(owner.status?.conditions?.find((x) => x.type === 'Ready')?.message).toMatch(/not managed by this operator/);
+    await createEls(ns, `${c.name}-bm`, { ...goodSpec(c.id), target: { name: `${c.name}-bt`, creationPolicy: 'Merge' } });
+    const merger = await waitForReady(ns, `${c.name}-bm`, hasReason(Reason.SecretConflict), 60_000);
+    expect(merger.status?.conditions?.find((x) => x.type === 'Ready')?.message).toMatch(/has type bootstrap\.kubernetes\.io\/token; creationPolicy Merge writes only into Opaque Secrets/);
+    const after = (await readSecret(ns, `${c.name}-bt`))!;
+    expect(after.metadata?.resourceVersion).toBe(existing.metadata?.resourceVersion);
+    expect(after.type).toBe('bootstrap.kubernetes.io/token');
   }, 120_000);
 });
 

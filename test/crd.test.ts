@@ -33,6 +33,10 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['invalid Secret key', { ...ok, data: [{ secretKey: 'has space', property: 'a' }] }, /secretKey/],
   ['duplicate secretKey', { ...ok, data: [{ secretKey: 'K', property: 'a' }, { secretKey: 'K', property: 'b' }] }, /Duplicate value/],
   ['service-account-token type', { ...ok, target: { type: 'kubernetes.io/service-account-token' } }, /service-account tokens are refused/],
+  ['bootstrap-token type', { ...ok, target: { type: 'bootstrap.kubernetes.io/token' } }, /bootstrap\.kubernetes\.io\/ types are refused/],
+  ['Merge into a typed Secret', { ...ok, target: { creationPolicy: 'Merge', type: 'kubernetes.io/tls' } }, /creationPolicy Merge writes only into Opaque Secrets/],
+  ['Merge with target labels', { ...ok, target: { creationPolicy: 'Merge', labels: { team: 'a' } } }, /creationPolicy Merge does not set labels or annotations/],
+  ['Merge with target annotations', { ...ok, target: { creationPolicy: 'Merge', annotations: { 'example.com/x': 'y' } } }, /creationPolicy Merge does not set labels or annotations/],
   ['bad creationPolicy', { ...ok, target: { creationPolicy: 'Adopt' } }, /creationPolicy/],
   ['Delete without Owner', { ...ok, target: { creationPolicy: 'Merge', deletionPolicy: 'Delete' } }, /deletionPolicy Delete requires creationPolicy Owner/],
   ['invalid target name', { ...ok, target: { name: 'Not_A_Name' } }, /target.name/],
@@ -70,5 +74,8 @@ describe('admission rejects invalid ExternalLLMSecrets', () => {
     expect(created.spec.target).toBeUndefined();
     const withTarget = await createEls(ns, 'good2', { ...ok, target: {} });
     expect(withTarget.spec.target).toMatchObject({ creationPolicy: 'Owner', deletionPolicy: 'Retain', type: 'Opaque' });
+    // Merge: type defaults to Opaque, which the Merge rule accepts.
+    const merge = await createEls(ns, 'good3', { ...ok, target: { name: 'shared', creationPolicy: 'Merge' } });
+    expect(merge.spec.target).toMatchObject({ creationPolicy: 'Merge', type: 'Opaque' });
   });
 });

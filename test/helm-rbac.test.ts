@@ -82,7 +82,7 @@ async function rbacScenario(label: string, mutate: (objs: Obj[]) => void): Promi
   await createEls(ns, 'sa', { source: { secretId: saId }, auth: { serviceAccountRef: { name: 'app-reader' } }, data: [{ secretKey: 'K', property: 'api_key' }] });
   // Merge into a Secret the operator does not own: the one path that must read a Secret first
   // (new Secrets are created optimistically, without a GET).
-  await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'shared' }, stringData: { THEIRS: 'keep' } } });
+  await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'shared', annotations: { 'llmsecrets.dev/merge-from': 'merge' } }, stringData: { THEIRS: 'keep' } } });
   await createEls(ns, 'merge', { source: { secretId: plainId }, target: { name: 'shared', creationPolicy: 'Merge' }, data: [{ secretKey: 'K', property: 'api_key' }] });
 
   const probe: Probe = { startup: 'ok', ready: false, secret: false, event: false, saReady: false, mergeReady: false, rotated: false, restarted: [], watchFailures: 0, eventFailures: 0, leaseFailures: 0, leader: false };

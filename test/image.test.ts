@@ -157,7 +157,7 @@ describe(title, () => {
       .withDroppedCapabilities('ALL')
       .withSecurityOpt('no-new-privileges')
       .withBindMounts([{ source: kubeconfigFile, target: '/config/kubeconfig', mode: 'ro' }])
-      .withEnvironment({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'x' })
+      .withEnvironment({ AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ELS_HASH_KEY: 'image-test-hash-key-not-secret-0123456789' })
       .withCommand([
         '--kubeconfig', '/config/kubeconfig', '--aws-endpoint', backend!.awsEndpoint, '--sts-endpoint', backend!.awsEndpoint,
         '--namespaces', namespace, '--access-rules', ALLOW_ALL_RULES, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'debug',

@@ -1,15 +1,16 @@
 // Security boundaries: a resource writes only into its own namespace, never takes over a Secret
-// it does not own or a service-account token, and the confused-deputy guard (role rules) refuses
+// it does not own or a service-account token, merges only into an Opaque Secret that names it in
+// llmsecrets.dev/merge-from, and the confused-deputy guard (role rules) refuses
 // roles under every combination of auth fields before any AWS call — counted through a proxy.
 // External IDs carry the XID- marker and values the SECRETVALUE- marker, for the leak scan
 // (test/zz-leak-scan.test.ts).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../src/crds/constants.js';
+import { API_VERSION, GROUP, KIND, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION, PLURAL, VERSION } from '../src/crds/constants.js';
 import type { AuthSpec, ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { HttpFaultProxy } from './env/fault-proxy.js';
 import { applyCrds, createSecret, createTestNamespace, getTestEnv } from './env/index.js';
-import { core, createEls, custom, decoded, events, getEls, hasReason, isReady, readSecret, sleep, waitForReady } from './helpers/els.js';
+import { core, createEls, custom, decoded, events, getEls, hasReason, isReady, readSecret, settled, sleep, waitForReady } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 
 const secretValue = () => `SECRETVALUE-${randomBytes(6).toString('hex')}`;
@@ -99,6 +100,76 @@ describe('namespace boundary and ownership', () => {
     expect(after?.data).toEqual(before?.data);
     expect(after?.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
   });
+});
+
+// ---- creationPolicy Merge: only into a Secret that opts in ---------------------------------------
+
+describe('Merge writes only into an Opaque Secret that names the resource in llmsecrets.dev/merge-from', () => {
+  let ns: string;
+  let operator: TestOperator;
+  beforeAll(async () => {
+    ns = await createTestNamespace('secmerge');
+    operator = await startTestOperator({ namespaces: [ns] });
+  });
+  afterAll(async () => { await operator?.stop(); });
+
+  const mergeSpec = (secretId: string, target: string): ExternalLLMSecretSpec => ({
+    source: { secretId }, refreshInterval: '1h', target: { name: target, creationPolicy: 'Merge' }, data: [{ secretKey: 'K', property: 'api_key' }],
+  });
+
+  /** annotations: those of the target Secret, given the resource's name (default: it opts in to that name). */
+  const refused: Array<[string, { type?: string; annotations?: (name: string) => Record<string, string>; stringData?: Record<string, string>; message: RegExp }]> = [
+    ['a Secret without the annotation', { annotations: () => ({}), message: /does not opt in to creationPolicy Merge: annotate it llmsecrets\.dev\/merge-from: m\d+ / }],
+    ['a Secret whose annotation names another resource', { annotations: () => ({ [MERGE_FROM_ANNOTATION]: 'someone-else' }), message: /opts in to Merge from ExternalLLMSecret "someone-else", not this one: annotate it llmsecrets\.dev\/merge-from: m\d+ / }],
+    ['an opted-in kubernetes.io/tls Secret', { type: 'kubernetes.io/tls', stringData: { 'tls.crt': 'cert', 'tls.key': 'SECRETVALUE-tlskey' }, message: /has type kubernetes\.io\/tls; creationPolicy Merge writes only into Opaque Secrets/ }],
+    ['an opted-in kubernetes.io/service-account-token Secret', { type: 'kubernetes.io/service-account-token', annotations: (name) => ({ [MERGE_FROM_ANNOTATION]: name, 'kubernetes.io/service-account.name': 'default' }), stringData: {}, message: /has type kubernetes\.io\/service-account-token/ }],
+    ['an opted-in Secret that already holds the key, not written by the resource', { stringData: { K: 'SECRETVALUE-theirs' }, message: /already holds key K, not written by this resource/ }],
+  ];
+  let n = 0;
+  it.each(refused)('refuses %s: SecretConflict saying how to opt in, a Conflict event, nothing written', async (_, kase) => {
+    const name = `m${n++}`;
+    const target = `${name}-target`;
+    const secretId = sid(`merge-${name}`);
+    await createSecret(moto, secretId, { api_key: secretValue() });
+    const optIn = kase.annotations?.(name) ?? { [MERGE_FROM_ANNOTATION]: name };
+    await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: target, labels: { app: 'theirs' }, annotations: optIn }, type: kase.type, stringData: kase.stringData ?? { THEIRS: 'SECRETVALUE-keep' } } });
+    // A token Secret is filled in by the token controller: compare against it once it is quiet.
+    const before = await settled(`Secret ${target}`, async () => (await readSecret(ns, target))!.metadata?.resourceVersion, 1_000);
+    const snapshot = await readSecret(ns, target);
+    await createEls(ns, name, mergeSpec(secretId, target));
+    const els = await waitForReady(ns, name, hasReason('SecretConflict'), 30_000);
+    const message = els.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '';
+    expect(message).toMatch(kase.message);
+    expect((await events(ns, name)).some((e) => e.type === 'Warning' && e.reason === 'Conflict'), 'a Conflict event').toBe(true);
+    const after = await readSecret(ns, target);
+    expect(after?.metadata?.resourceVersion, 'not written at all').toBe(before);
+    expect(after?.data).toEqual(snapshot?.data);
+    expect(after?.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]).toBeUndefined();
+    expect(after?.metadata?.labels).toEqual({ app: 'theirs' });
+    expect(JSON.stringify(els.status) + JSON.stringify(await events(ns, name))).not.toContain('SECRETVALUE-');
+  }, 60_000);
+
+  it('merges once the Secret opts in, and stops (untouched, SecretConflict) when the opt-in is withdrawn', async () => {
+    const secretId = sid('merge-optin');
+    const value = secretValue();
+    await createSecret(moto, secretId, { api_key: value });
+    await core().createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'later' }, stringData: { THEIRS: 'SECRETVALUE-keep' } } });
+    await createEls(ns, 'optin', mergeSpec(secretId, 'later'));
+    await waitForReady(ns, 'optin', hasReason('SecretConflict'), 30_000);
+    // The owner of the Secret opts in; a force-sync stands in for the periodic recheck (5 min).
+    const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    const annotate = (value: string | null) => core().patchNamespacedSecret({ namespace: ns, name: 'later', body: { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: value } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await annotate('optin');
+    await custom().patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: 'optin', body: { metadata: { annotations: { 'llmsecrets.dev/force-sync': '1' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await waitForReady(ns, 'optin', isReady, 30_000);
+    expect(decoded(await readSecret(ns, 'later'))).toEqual({ THEIRS: 'SECRETVALUE-keep', K: value });
+    // Withdrawn: the next reconcile refuses and writes nothing, the merged key stays as it was.
+    await annotate(null);
+    const withdrawn = (await readSecret(ns, 'later'))!.metadata?.resourceVersion;
+    await custom().patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: 'optin', body: { metadata: { annotations: { 'llmsecrets.dev/force-sync': '2' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await waitForReady(ns, 'optin', hasReason('SecretConflict'), 30_000);
+    expect((await readSecret(ns, 'later'))!.metadata?.resourceVersion).toBe(withdrawn);
+  }, 90_000);
 });
 
 // ---- the confused-deputy guard -----------------------------------------------------------------

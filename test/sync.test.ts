@@ -2,7 +2,7 @@
 // force-sync, ownership, failures that keep the last good Secret, deletion policies, drift, and
 // no writes on unchanged refreshes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FORCE_SYNC_ANNOTATION, MERGED_KEYS_ANNOTATION } from '../src/crds/constants.js';
+import { FORCE_SYNC_ANNOTATION, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION } from '../src/crds/constants.js';
 import { PROVIDER_NAMES } from '../src/sync/presets.js';
 import { apiserverRequestCount, applyCrds, createSecret, createTestNamespace, getTestEnv, putSecretValue, WRITE_VERBS } from './env/index.js';
 import {
@@ -38,7 +38,7 @@ describe('mapping', () => {
     expect(decoded(await readSecret(n, 'openai'))).toEqual({ OPENAI_API_KEY: 'sk-test-111', ORG: 'org-7' });
     expect(els.status).toMatchObject({ secretName: 'openai', observedGeneration: 1, keys: [{ secretKey: 'OPENAI_API_KEY', property: 'api_key' }, { secretKey: 'ORG', property: 'org.id' }] });
     expect(els.status?.syncedVersionId).toMatch(/.+/);
-    expect(els.status?.dataHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(els.status?.dataHash).toMatch(/^hmac-sha256:[0-9a-f]{16}:[0-9a-f]{64}$/);
     expect(JSON.stringify(els.status)).not.toContain('sk-test-111');
     await waitForEvent(n, 'openai', 'Synced');
     const secret = await readSecret(n, 'openai');
@@ -174,16 +174,22 @@ describe('ownership', () => {
     await waitForEvent(n, 'taken', 'Conflict');
   });
 
-  it('creationPolicy Merge writes its keys into an existing Secret and keeps the rest', async () => {
+  it('creationPolicy Merge writes its keys into an existing Secret that opts in, and keeps the rest and its metadata', async () => {
     const n = ns();
     const secretId = id('merge');
     await createSecret(moto, secretId, { api_key: 'merged-888' });
-    await core().createNamespacedSecret({ namespace: n, body: { metadata: { name: 'shared' }, stringData: { THEIRS: 'keep' } } });
+    await core().createNamespacedSecret({ namespace: n, body: { metadata: { name: 'shared', labels: { app: 'theirs' }, annotations: { [MERGE_FROM_ANNOTATION]: 'merge' } }, stringData: { THEIRS: 'keep' } } });
     await createEls(n, 'merge', { source: { secretId }, target: { name: 'shared', creationPolicy: 'Merge' }, data: [{ secretKey: 'K', property: 'api_key' }] });
     await waitForReady(n, 'merge', isReady);
     const secret = await readSecret(n, 'shared');
     expect(decoded(secret)).toEqual({ THEIRS: 'keep', K: 'merged-888' });
-    expect(secret?.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]).toBe('K');
+    expect(secret?.metadata?.labels).toEqual({ app: 'theirs' });
+    expect(secret?.metadata?.annotations).toEqual({ [MERGE_FROM_ANNOTATION]: 'merge', [MERGED_KEYS_ANNOTATION]: 'K' });
+    // A rotation reaches the merged key; the Secret's own key stays.
+    await putSecretValue(moto, secretId, { api_key: 'merged-999' });
+    await patchEls(n, 'merge', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: 'rotated' } } });
+    await waitForSecret(n, 'shared', (d) => d.K === 'merged-999');
+    expect(decoded(await readSecret(n, 'shared'))).toEqual({ THEIRS: 'keep', K: 'merged-999' });
   });
 });
 

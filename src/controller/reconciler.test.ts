@@ -53,7 +53,7 @@ class FakeKube {
     return structuredClone(els);
   }
   async readWorkload() { return {}; }
-  async patchWorkloadTemplateAnnotation() { return {}; }
+  async patchWorkloadTemplateAnnotation(kind: string, _ns: string, name: string) { this.calls.push(`restart ${kind} ${name}`); return {}; }
   writes() { return this.calls.filter((c) => !c.startsWith('get')); }
 }
 
@@ -98,14 +98,16 @@ function setup(spec: Partial<ExternalLLMSecretSpec> = {}) {
   kube.resources.set('team-a/llm', els);
   // The informer cache: a copy of the server's Secret that the test can leave stale.
   const cache = new Map<string, V1Secret>();
-  const reconciler = new ExternalLLMSecretReconciler({
+  /** A reconciler over the same fakes: another hash key is another operator process. */
+  const reconcilerWith = (hashKey: Buffer) => new ExternalLLMSecretReconciler({
     getResource: (ns, n) => structuredClone(kube.resources.get(`${ns}/${n}`)),
     getCachedSecret: (ns, n) => structuredClone(cache.get(`${ns}/${n}`)),
     kube, events: sink, sources: new SourceRegistry([source]),
     metrics: new Metrics({ processMetrics: false }), log: createLogger('silent'),
-    config: { hashKey: Buffer.from('k'), limits: DEFAULT_LIMITS, refreshShareWindowMs: 5_000, driftMaxAgeMs: 60_000 },
+    config: { hashKey, limits: DEFAULT_LIMITS, refreshShareWindowMs: 5_000, driftMaxAgeMs: 60_000 },
     now: () => now, random: () => 0.5,
   });
+  let reconciler = reconcilerWith(Buffer.from('reconciler-test-hash-key-0123456789abcdef'));
   const syncCache = () => { for (const [k, v] of kube.secrets) cache.set(k, structuredClone(v)); };
   const ready = () => kube.resources.get('team-a/llm')!.status?.conditions?.find((c) => c.type === 'Ready');
   const secretValue = () => Buffer.from(kube.secrets.get('team-a/llm')?.data?.OPENAI_API_KEY ?? '', 'base64').toString();
@@ -115,7 +117,9 @@ function setup(spec: Partial<ExternalLLMSecretSpec> = {}) {
     await run(); syncCache();
     kube.calls.length = 0; source.calls.length = 0; source.reads.length = 0; events.length = 0;
   };
-  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
+  /** The operator restarts with another hash key (nothing in memory survives). */
+  const restartWithKey = (hashKey: Buffer) => { reconciler = reconcilerWith(hashKey); };
+  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, restartWithKey, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
 }
 
 describe('ExternalLLMSecretReconciler', () => {
@@ -237,5 +241,77 @@ describe('ExternalLLMSecretReconciler', () => {
     await t.run();
     expect(t.ready()?.status).toBe('True');
     expect(t.kube.resources.get('team-a/llm')!.status?.expiresAt).toBe('2099-01-01T00:00:00.000Z');
+  });
+
+  describe('a new hash key', () => {
+    const newKey = Buffer.from('another-reconciler-test-hash-key-0123456789');
+    const targets = { rolloutRestartTargets: [{ kind: 'Deployment' as const, name: 'app' }] };
+    const status = (t: ReturnType<typeof setup>) => t.kube.resources.get('team-a/llm')!.status!;
+
+    it('one read, one status write, no Secret write and no restart; the restart baseline follows the new key', async () => {
+      const t = setup(targets);
+      await t.synced();
+      const old = status(t).dataHash;
+      t.restartWithKey(newKey);
+      await t.run();
+      expect(t.source.calls).toEqual(['open', 'read']);
+      expect(t.kube.writes()).toEqual(['status llm']);
+      expect(status(t).dataHash).not.toBe(old);
+      expect(status(t).restartedForHash).toBe(status(t).dataHash);
+      expect(t.ready()?.status).toBe('True');
+      // And then it is in sync: nothing more.
+      t.kube.calls.length = 0; t.source.calls.length = 0;
+      await t.run();
+      expect(t.source.calls).toEqual([]);
+      expect(t.kube.writes()).toEqual([]);
+    });
+
+    it('a drift repair under the new key restores the Secret and restarts nothing, as under the same key', async () => {
+      const t = setup(targets);
+      await t.synced();
+      t.kube.secrets.get('team-a/llm')!.data = { OPENAI_API_KEY: Buffer.from('tampered').toString('base64') };
+      t.syncCache();
+      t.restartWithKey(newKey);
+      await t.run();
+      expect(t.kube.writes()).toEqual(['update llm', 'status llm']);
+      expect(t.secretValue()).toBe('sk-1');
+      expect(status(t).restartedForHash).toBe(status(t).dataHash);
+    });
+
+    it('a hash of the earlier format (no key id) is treated the same way', async () => {
+      const t = setup(targets);
+      await t.synced();
+      status(t).dataHash = `hmac-sha256:${'0'.repeat(64)}`;
+      status(t).restartedForHash = status(t).dataHash;
+      await t.run();
+      expect(t.kube.writes()).toEqual(['status llm']);
+      expect(status(t).restartedForHash).toBe(status(t).dataHash);
+    });
+
+    it.each([
+      ['a crash after the Secret write of a new version, before its status', (t: ReturnType<typeof setup>) => {
+        t.source.version = 'v2'; t.source.value = '{"api_key":"sk-2"}';
+        t.kube.secrets.get('team-a/llm')!.data = { OPENAI_API_KEY: Buffer.from('sk-2').toString('base64') };
+        t.syncCache();
+      }],
+      ['a crash after the Secret write of a spec change, before its status', (t: ReturnType<typeof setup>) => {
+        const els = t.kube.resources.get('team-a/llm')!;
+        els.metadata.generation = 2;
+        els.spec.data = [{ secretKey: 'EXTRA', property: 'api_key' }];
+        t.kube.secrets.get('team-a/llm')!.data = { OPENAI_API_KEY: Buffer.from('sk-1').toString('base64'), EXTRA: Buffer.from('sk-1').toString('base64') };
+        t.syncCache();
+      }],
+      ['a restart that was still pending', (t: ReturnType<typeof setup>) => {
+        status(t).restartedForHash = 'hmac-sha256:pending-from-before';
+      }],
+    ])('still restarts after %s', async (_, act) => {
+      const t = setup(targets);
+      await t.synced();
+      act(t);
+      t.restartWithKey(newKey);
+      await t.run();
+      expect(t.kube.writes()).toEqual(['restart Deployment app', 'status llm']);
+      expect(status(t).restartedForHash).toBe(status(t).dataHash);
+    });
   });
 });

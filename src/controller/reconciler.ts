@@ -17,7 +17,7 @@ import type { SourceRead } from '../source/port.js';
 import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
 import { expiresAt, expiryConditions } from '../sync/expiry.js';
-import { dataHash } from '../sync/hash.js';
+import { dataHash, hashKeyIdOf } from '../sync/hash.js';
 import { desiredSecret, liveDataHash, type SecretPlan } from '../sync/plan.js';
 import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
 import { renderSecretData, type RenderLimits, type RenderedData } from '../sync/render.js';
@@ -122,7 +122,7 @@ export class ExternalLLMSecretReconciler {
     const live = this.#d.getCachedSecret(namespace, targetName) ?? (policy === 'Merge' ? await readSecret(this.#d.kube, namespace, targetName) : undefined);
     const now = this.#now();
     const due = this.#schedule.isDue(key, els, intervalMs);
-    const drifted = live === undefined || liveDataHash(this.#d.config.hashKey, live, policy) !== els.status?.dataHash;
+    const drifted = live === undefined || liveDataHash(this.#d.config.hashKey, els.metadata, live, policy) !== els.status?.dataHash;
     if (!due && !drifted) return { ...(await this.#settleInSync(key, els, now)), requeueAfterMs: this.#schedule.untilNext(key) };
 
     const session = await this.#d.sources.for(els).open(els);
@@ -159,13 +159,13 @@ export class ExternalLLMSecretReconciler {
   /** Status after a sync that read the source: Ready, restarts, expiry, what was synced. */
   async #writeSyncedStatus(els: ExternalLLMSecret, s: { read: SourceRead; rendered: RenderedData; expires?: Date; action: SecretPlan['action'] }, now: Date): Promise<{ wrote: boolean; restartFailed: boolean }> {
     const { metadata: { generation }, spec, status } = els;
-    const hash = dataHash(this.#d.config.hashKey, s.rendered.data);
+    const hash = dataHash(this.#d.config.hashKey, els.metadata, s.rendered.data);
     const targetName = spec.target?.name ?? els.metadata.name;
     const ready = setCondition(status?.conditions, {
       type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
       message: `Secret ${targetName} holds version ${s.read.versionId} of ${spec.source.secretId}`, observedGeneration: generation,
     }, now);
-    const restarts = await restartIfPending(this.#d, els, hash, ready, now);
+    const restarts = await restartIfPending(this.#d, withRekeyedBaseline(els, hash, s.read), hash, ready, now);
     const expiry = expiryConditions(spec.expiry, s.expires, status, restarts.conditions, now, spec.source.secretId, generation);
     for (const w of expiry.warnings) await this.#d.events.record(els, 'Warning', w.reason, w.message);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
@@ -246,6 +246,23 @@ export class ExternalLLMSecretReconciler {
     this.#transient.delete(key);
     this.#report.forget(key, namespace, name);
   }
+}
+
+/**
+ * A status.dataHash made under another hash key (a rotated key, an operator without a stable key,
+ * a hash of an earlier format) cannot say whether the data changed, so every hash looks new and
+ * every rolloutRestartTarget would restart. When this sync read the version status names, at the
+ * generation status observed, and no restart was pending, the data is what the workloads already
+ * run with (or a drift repair restores it, which restarts nothing either): the restart baseline
+ * moves to the new hash. Anything less certain (a crash between the Secret write of a new version
+ * or spec and its status) still restarts.
+ */
+function withRekeyedBaseline(els: ExternalLLMSecret, hash: string, read: SourceRead): ExternalLLMSecret {
+  const status = els.status;
+  if (status?.dataHash === undefined || hashKeyIdOf(status.dataHash) === hashKeyIdOf(hash)) return els;
+  if ((status.restartedForHash ?? status.dataHash) !== status.dataHash) return els;
+  if (read.versionId !== status.syncedVersionId || status.observedGeneration !== els.metadata.generation) return els;
+  return { ...els, status: { ...status, restartedForHash: hash } };
 }
 
 /** Ready at this generation, with no force-sync pending: a refresh may ask the source whether the

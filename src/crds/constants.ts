@@ -16,6 +16,12 @@ export const MANAGED_BY_VALUE = 'external-llm-secrets';
 export const OWNER_ANNOTATION = `${GROUP}/owner`;
 /** With creationPolicy Merge: the keys this operator wrote into a Secret it does not own. */
 export const MERGED_KEYS_ANNOTATION = `${GROUP}/merged-keys`;
+/**
+ * With creationPolicy Merge: the annotation a Secret must carry for an ExternalLLMSecret to merge
+ * into it, naming that resource (one name, of the Secret's namespace). Set by whoever owns the
+ * Secret; without it Merge is refused (SecretConflict).
+ */
+export const MERGE_FROM_ANNOTATION = `${GROUP}/merge-from`;
 /** Setting this annotation to any new value refreshes the resource at once. */
 export const FORCE_SYNC_ANNOTATION = `${GROUP}/force-sync`;
 /** Pod-template annotation patched on rollout-restart targets. */

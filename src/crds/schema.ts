@@ -1,7 +1,7 @@
 // The one source of the ExternalLLMSecret CRD: deploy/crds is generated from crdManifest()
 // (npm run gen:crds), and a test fails when the two drift.
 import {
-  CATEGORIES, CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION,
+  CATEGORIES, CRD_NAME, GROUP, KIND, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION, PLURAL, SHORT_NAMES, SINGULAR, VERSION,
 } from './constants.js';
 import { DEFAULT_REFRESH_INTERVAL, DEFAULT_WARNING_WINDOW } from '../defaults.js';
 import { PROVIDER_NAMES } from '../sync/presets.js';
@@ -134,12 +134,12 @@ const target: Schema = {
   description: 'The Kubernetes Secret to write, always in the resource\'s namespace.',
   properties: {
     name: str('Secret name. Defaults to the resource\'s name.', { pattern: DNS_SUBDOMAIN_PATTERN, maxLength: 253 }),
-    type: str('Secret type. Defaults to Opaque. kubernetes.io/service-account-token and other kubernetes.io/ types that the apiserver acts on are refused.', {
+    type: str('Secret type. Defaults to Opaque. kubernetes.io/service-account-token, bootstrap.kubernetes.io/ types (bootstrap tokens) and the other kubernetes.io/ types that the cluster acts on are refused.', {
       maxLength: 253, default: 'Opaque',
     }),
-    labels: stringMap('Labels added to the Secret.'),
-    annotations: stringMap('Annotations added to the Secret.'),
-    creationPolicy: str('Owner: the operator creates and owns the Secret. Orphan: creates it without an owner reference. Merge: writes its keys into an existing Secret it does not own and never creates one.', {
+    labels: stringMap('Labels added to the Secret (creationPolicy Owner and Orphan; not allowed with Merge).'),
+    annotations: stringMap('Annotations added to the Secret (creationPolicy Owner and Orphan; not allowed with Merge).'),
+    creationPolicy: str(`Owner: the operator creates and owns the Secret. Orphan: creates it without an owner reference. Merge: writes its keys into an existing Opaque Secret it does not own, and only one that opts in with the annotation ${MERGE_FROM_ANNOTATION}: <this resource's name>; it never creates one, never overwrites a key it did not write, and sets no labels or annotations but ${MERGED_KEYS_ANNOTATION}.`, {
       enum: ['Owner', 'Orphan', 'Merge'], default: 'Owner',
     }),
     deletionPolicy: str('What happens to the Secret when this resource is deleted. Retain keeps it (without an owner reference); Delete removes it through the owner reference (creationPolicy Owner only).', {
@@ -151,6 +151,9 @@ const target: Schema = {
       rule: '!has(self.type) || self.type == "Opaque" || !self.type.startsWith("kubernetes.io/") || self.type in ["kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson"]',
       message: 'type must be Opaque, a custom type, or one of kubernetes.io/basic-auth, ssh-auth, tls, dockerconfigjson (service-account tokens are refused)',
     },
+    { rule: '!has(self.type) || !self.type.startsWith("bootstrap.kubernetes.io/")', message: 'bootstrap.kubernetes.io/ types are refused (bootstrap tokens let nodes join the cluster)' },
+    { rule: '!has(self.creationPolicy) || self.creationPolicy != "Merge" || !has(self.type) || self.type == "Opaque"', message: 'creationPolicy Merge writes only into Opaque Secrets: leave type unset or Opaque' },
+    { rule: '!has(self.creationPolicy) || self.creationPolicy != "Merge" || (!has(self.labels) && !has(self.annotations))', message: 'creationPolicy Merge does not set labels or annotations on a Secret it does not own: remove target.labels and target.annotations' },
     { rule: '!has(self.deletionPolicy) || self.deletionPolicy != "Delete" || !has(self.creationPolicy) || self.creationPolicy == "Owner"', message: 'deletionPolicy Delete requires creationPolicy Owner' },
     { rule: '!has(self.labels) || self.labels.all(k, !k.startsWith("llmsecrets.dev/") && k != "app.kubernetes.io/managed-by")', message: 'labels may not use the llmsecrets.dev/ prefix or app.kubernetes.io/managed-by' },
   ],

@@ -1,13 +1,59 @@
 // Keyed hash of Secret data for status.dataHash: lets users and the operator detect drift
 // without putting anything a reader could brute-force into status.
+//
+// The MAC is bound to the resource (namespace, name, uid) as well as the data, so equal values
+// synced by two resources (two namespaces, or a resource deleted and recreated) give unrelated
+// hashes: status no longer tells a reader of one namespace that its value equals another's.
+//
+// Input, every field length-prefixed (`<byte length>:<bytes>`), so no two inputs share an encoding:
+//   "els-data-hash/v2\n" namespace name uid count (key value)... with keys sorted.
+// Output: `hmac-sha256:<key id>:<MAC in hex>`. The key id (16 hex digits of an HMAC of a constant
+// under the key) says which key made a hash, and nothing about any value: a hash made under
+// another key (rotation, a process without a stable key) is recognised as such, not as a change.
 import { createHmac } from 'node:crypto';
 
-export function dataHash(key: Buffer, data: Record<string, Buffer>): string {
-  const mac = createHmac('sha256', key);
-  for (const k of Object.keys(data).sort()) {
-    // Length-prefixed so that {a: "bc"} and {ab: "c"} differ.
-    mac.update(`${k.length}:${k}:${data[k]!.length}:`);
-    mac.update(data[k]!);
+/** Shortest --hash-key-file / ELS_HASH_KEY accepted, in bytes (HMAC-SHA256's output size). */
+export const MIN_HASH_KEY_BYTES = 32;
+
+/** The ExternalLLMSecret a hash belongs to. */
+export interface HashSubject {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+const DOMAIN = 'els-data-hash/v2\n';
+const KEY_ID_INPUT = 'els-hash-key-id/v1';
+const HASH_PATTERN = /^hmac-sha256:([0-9a-f]{16}):[0-9a-f]{64}$/;
+const keyIds = new WeakMap<Buffer, string>();
+
+/** The key id that dataHash puts in front of its MAC. */
+export function hashKeyId(key: Buffer): string {
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    id = createHmac('sha256', key).update(KEY_ID_INPUT).digest('hex').slice(0, 16);
+    keyIds.set(key, id);
   }
-  return `hmac-sha256:${mac.digest('hex')}`;
+  return id;
+}
+
+/** The key id of a hash dataHash made; undefined for anything else (an older format, no hash). */
+export function hashKeyIdOf(hash: string | undefined): string | undefined {
+  return HASH_PATTERN.exec(hash ?? '')?.[1];
+}
+
+export function dataHash(key: Buffer, subject: HashSubject, data: Record<string, Buffer>): string {
+  const mac = createHmac('sha256', key);
+  const field = (bytes: Buffer) => { mac.update(`${bytes.length}:`); mac.update(bytes); };
+  mac.update(DOMAIN);
+  field(Buffer.from(subject.namespace, 'utf8'));
+  field(Buffer.from(subject.name, 'utf8'));
+  field(Buffer.from(subject.uid, 'utf8'));
+  const keys = Object.keys(data).sort();
+  mac.update(`${keys.length}:`);
+  for (const k of keys) {
+    field(Buffer.from(k, 'utf8'));
+    field(data[k]!);
+  }
+  return `hmac-sha256:${hashKeyId(key)}:${mac.digest('hex')}`;
 }

@@ -1,10 +1,10 @@
 // Decides what to write to the target Secret: create, update, nothing, or refuse. Pure.
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import {
-  API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION,
+  API_VERSION, KIND, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION, OWNER_ANNOTATION,
 } from '../crds/constants.js';
 import type { CreationPolicy, ExternalLLMSecret } from '../crds/types.js';
-import { dataHash } from './hash.js';
+import { dataHash, type HashSubject } from './hash.js';
 import { Reason } from './reasons.js';
 
 export interface DesiredSecret {
@@ -21,6 +21,8 @@ export interface DesiredSecret {
   ownerReference?: V1OwnerReference;
   /** UID of the ExternalLLMSecret, to recognise our own owner reference. */
   ownerUid: string;
+  /** Name of the ExternalLLMSecret: what a Merge target's merge-from annotation must say. */
+  ownerName: string;
 }
 
 /** The Secret a resource asks for, holding `data`. */
@@ -42,15 +44,21 @@ export function desiredSecret(els: ExternalLLMSecret, data: Record<string, Buffe
     data,
     ownerReference,
     ownerUid: uid,
+    ownerName: name,
   };
 }
 
-/** The keyed hash of what a live Secret holds for us: with Merge, only the keys we wrote. */
-export function liveDataHash(hashKey: Buffer, live: V1Secret, policy: CreationPolicy): string {
+/** What liveDataHash says of a Merge target that does not (or no longer) opt in: it never
+ * equals a status.dataHash, so the reconciler plans, and the plan refuses. */
+export const NOT_MERGEABLE_HASH = 'none:merge-not-permitted';
+
+/** The keyed hash of what a live Secret holds for the resource: with Merge, only the keys it wrote. */
+export function liveDataHash(hashKey: Buffer, subject: HashSubject, live: V1Secret, policy: CreationPolicy): string {
   const data = decodeData(live.data);
-  if (policy !== 'Merge') return dataHash(hashKey, data);
+  if (policy !== 'Merge') return dataHash(hashKey, subject, data);
+  if (mergeRefusal(live, subject.name, `${subject.namespace}/${live.metadata?.name ?? ''}`) !== undefined) return NOT_MERGEABLE_HASH;
   const merged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
-  return dataHash(hashKey, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
+  return dataHash(hashKey, subject, Object.fromEntries(merged.filter((k) => Object.hasOwn(data, k)).map((k) => [k, data[k]!])));
 }
 
 export type SecretPlan =
@@ -71,6 +79,9 @@ export function ownershipOf(live: V1Secret, owner: string): Ownership {
 
 export function planSecret(desired: DesiredSecret, live: V1Secret | undefined): SecretPlan {
   const target = `${desired.namespace}/${desired.name}`;
+  // Admission refuses these types (src/crds/schema.ts); this holds even if the CRD is old or edited.
+  const typeRefusal = refusedTargetType(desired.type);
+  if (typeRefusal !== undefined) return refuse(Reason.InvalidSpec, typeRefusal);
   if (desired.policy === 'Merge') return planMerge(desired, live, target);
   if (live === undefined) return { action: 'create', body: newSecret(desired) };
 
@@ -79,7 +90,9 @@ export function planSecret(desired: DesiredSecret, live: V1Secret | undefined): 
     return refuse(Reason.SecretConflict, `Secret ${target} is managed by ExternalLLMSecret ${live.metadata?.annotations?.[OWNER_ANNOTATION]}`);
   }
   if (ownership === 'foreign') {
-    return refuse(Reason.SecretConflict, `Secret ${target} exists and is not managed by this operator; delete it or set target.creationPolicy: Merge`);
+    const liveType = live.type ?? 'Opaque';
+    const merge = liveType === 'Opaque' ? `, or set target.creationPolicy: Merge and annotate the Secret ${MERGE_FROM_ANNOTATION}: ${desired.ownerName}` : ` (type ${liveType}: not a Merge target either)`;
+    return refuse(Reason.SecretConflict, `Secret ${target} exists and is not managed by this operator; delete it${merge}`);
   }
   if ((live.type ?? 'Opaque') !== desired.type) {
     return refuse(Reason.SecretTypeImmutable, `Secret ${target} has type ${live.type ?? 'Opaque'}; the spec asks for ${desired.type}, and a Secret's type cannot change: delete the Secret to recreate it`);
@@ -107,20 +120,31 @@ export function planSecret(desired: DesiredSecret, live: V1Secret | undefined): 
   };
 }
 
+/**
+ * Merge writes into a Secret the operator does not own, so only where that Secret asks for it: an
+ * Opaque Secret, not managed by the operator, annotated merge-from: <this resource's name>. It
+ * writes only its own keys (those of the merged-keys annotation, plus the ones it adds), never a
+ * key someone else put there, and none of the tenant's target.labels or target.annotations: the
+ * only metadata it writes is the merged-keys annotation.
+ */
 function planMerge(desired: DesiredSecret, live: V1Secret | undefined, target: string): SecretPlan {
   if (live === undefined) {
-    return { action: 'refuse', reason: Reason.MergeTargetMissing, message: `Secret ${target} does not exist; creationPolicy Merge only writes into an existing Secret`, retryable: true };
+    return { action: 'refuse', reason: Reason.MergeTargetMissing, message: `Secret ${target} does not exist; creationPolicy Merge only writes into an existing Secret annotated ${MERGE_FROM_ANNOTATION}: ${desired.ownerName}`, retryable: true };
   }
+  const refusal = mergeRefusal(live, desired.ownerName, target);
+  if (refusal !== undefined) return refuse(Reason.SecretConflict, refusal);
   const liveData = decodeData(live.data);
   const previouslyMerged = parseMergedKeys(live.metadata?.annotations?.[MERGED_KEYS_ANNOTATION]);
+  const theirs = Object.keys(desired.data).filter((k) => Object.hasOwn(liveData, k) && !previouslyMerged.includes(k)).sort();
+  if (theirs.length > 0) {
+    return refuse(Reason.SecretConflict, `Secret ${target} already holds ${theirs.length === 1 ? 'key' : 'keys'} ${theirs.join(', ')}, not written by this resource (${MERGED_KEYS_ANNOTATION} does not list ${theirs.length === 1 ? 'it' : 'them'}); Merge never overwrites a key it did not write: remove ${theirs.length === 1 ? 'it' : 'them'} from the Secret or from the spec`);
+  }
   // A Map, not object assignment: keys such as "__proto__" must stay plain keys.
   const mergedMap = new Map(Object.entries(liveData));
   for (const key of previouslyMerged) if (!Object.hasOwn(desired.data, key)) mergedMap.delete(key);
   for (const [k, v] of Object.entries(desired.data)) mergedMap.set(k, v);
   const merged: Record<string, Buffer> = Object.fromEntries(mergedMap);
-  const mergedKeys = Object.keys(desired.data).sort().join(',');
-  const annotations: Record<string, string> = { ...desired.annotations, [MERGED_KEYS_ANNOTATION]: mergedKeys };
-  delete annotations[OWNER_ANNOTATION];
+  const annotations: Record<string, string> = { [MERGED_KEYS_ANNOTATION]: Object.keys(desired.data).sort().join(',') };
   const changedKeys = diffKeys(liveData, merged);
   if (changedKeys.length === 0 && includes(live.metadata?.annotations, annotations)) return { action: 'none' };
   return {
@@ -132,6 +156,32 @@ function planMerge(desired: DesiredSecret, live: V1Secret | undefined, target: s
       data: encodeData(merged),
     },
   };
+}
+
+/** Why `live` may not be merged into by the ExternalLLMSecret `name`, or undefined when it may. */
+export function mergeRefusal(live: V1Secret, name: string, target: string): string | undefined {
+  const optIn = `annotate it ${MERGE_FROM_ANNOTATION}: ${name} to let this resource merge into it`;
+  if (live.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) {
+    const owner = live.metadata.annotations?.[OWNER_ANNOTATION];
+    return `Secret ${target} is managed by ${owner ? `ExternalLLMSecret ${owner}` : 'this operator'}; creationPolicy Merge writes only into Secrets the operator does not manage`;
+  }
+  const type = live.type ?? 'Opaque';
+  if (type !== 'Opaque') return `Secret ${target} has type ${type}; creationPolicy Merge writes only into Opaque Secrets`;
+  const from = live.metadata?.annotations?.[MERGE_FROM_ANNOTATION];
+  if (from === undefined) return `Secret ${target} does not opt in to creationPolicy Merge: ${optIn}`;
+  if (from.trim() !== name) return `Secret ${target} opts in to Merge from ExternalLLMSecret "${from.length > 253 ? `${from.slice(0, 253)}...` : from}", not this one: ${optIn}`;
+  return undefined;
+}
+
+/** kubernetes.io/ types a target may have: the apiserver only checks their keys. */
+export const ALLOWED_KUBERNETES_TYPES = ['kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth', 'kubernetes.io/tls', 'kubernetes.io/dockerconfigjson'];
+
+/** Secret types the cluster acts on in ways a tenant must not drive (the CRD's rule, again). */
+export function refusedTargetType(type: string): string | undefined {
+  if (type === 'kubernetes.io/service-account-token') return `target.type ${type} is refused: service-account tokens are issued by Kubernetes, never synced`;
+  if (type.startsWith('bootstrap.kubernetes.io/')) return `target.type ${type} is refused: bootstrap tokens let nodes join the cluster`;
+  if (type.startsWith('kubernetes.io/') && !ALLOWED_KUBERNETES_TYPES.includes(type)) return `target.type ${type} is refused: of the kubernetes.io/ types only ${ALLOWED_KUBERNETES_TYPES.join(', ')} may be synced`;
+  return undefined;
 }
 
 function newSecret(desired: DesiredSecret): V1Secret {

@@ -15,7 +15,8 @@ import { adminKubeConfig, getTestEnv, TEST_CREDENTIALS, type AwsCredentials } fr
 export const ALLOW_ALL_RULES = JSON.stringify([{ namespaces: ['*'], secrets: ['*'] }]);
 export const hasRules = (args: string[]) => args.some((a) => /^--(access|role)-rules/.test(a));
 
-export const TEST_HASH_KEY = 'test-hash-key-not-secret';
+/** At least 32 bytes: shorter keys are refused at start-up. */
+export const TEST_HASH_KEY = 'test-hash-key-not-secret-0123456789abcdef';
 
 export interface TestOperator extends RunningOperator {
   /** Every log line this operator wrote, parsed. */
