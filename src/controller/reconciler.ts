@@ -17,7 +17,7 @@ import type { SourceRead } from '../source/port.js';
 import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
 import { expiresAt, expiryConditions } from '../sync/expiry.js';
-import { dataHash, hashKeyIdOf } from '../sync/hash.js';
+import { dataHash } from '../sync/hash.js';
 import { desiredSecret, liveDataHash, type SecretPlan } from '../sync/plan.js';
 import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
 import { renderSecretData, type RenderLimits, type RenderedData } from '../sync/render.js';
@@ -25,7 +25,7 @@ import { ConditionType, getCondition, sameStatus, setCondition } from '../sync/s
 import { errorSummary } from './informer.js';
 import { KUBE_SCOPE, type RecoveryBoard } from './recovery.js';
 import { SyncReporter, type SyncOutcome } from './sync-report.js';
-import { restartIfPending } from './rollout.js';
+import { restartIfPending, withRekeyedBaseline } from './rollout.js';
 import { readSecret, writeSecret } from './secret-writer.js';
 import { RefreshSchedule } from './schedule.js';
 import { StatusWriter } from './status-writer.js';
@@ -246,23 +246,6 @@ export class ExternalLLMSecretReconciler {
     this.#transient.delete(key);
     this.#report.forget(key, namespace, name);
   }
-}
-
-/**
- * A status.dataHash made under another hash key (a rotated key, an operator without a stable key,
- * a hash of an earlier format) cannot say whether the data changed, so every hash looks new and
- * every rolloutRestartTarget would restart. When this sync read the version status names, at the
- * generation status observed, and no restart was pending, the data is what the workloads already
- * run with (or a drift repair restores it, which restarts nothing either): the restart baseline
- * moves to the new hash. Anything less certain (a crash between the Secret write of a new version
- * or spec and its status) still restarts.
- */
-function withRekeyedBaseline(els: ExternalLLMSecret, hash: string, read: SourceRead): ExternalLLMSecret {
-  const status = els.status;
-  if (status?.dataHash === undefined || hashKeyIdOf(status.dataHash) === hashKeyIdOf(hash)) return els;
-  if ((status.restartedForHash ?? status.dataHash) !== status.dataHash) return els;
-  if (read.versionId !== status.syncedVersionId || status.observedGeneration !== els.metadata.generation) return els;
-  return { ...els, status: { ...status, restartedForHash: hash } };
 }
 
 /** Ready at this generation, with no force-sync pending: a refresh may ask the source whether the

@@ -9,6 +9,8 @@ import type { Condition, ExternalLLMSecret, ExternalLLMSecretStatus, RolloutTarg
 import { apiMessage, isNotFound, type KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { SourceRead } from '../source/port.js';
+import { hashKeyIdOf } from '../sync/hash.js';
 import { Reason } from '../sync/reasons.js';
 import { ConditionType, getCondition, removeCondition, setCondition } from '../sync/status.js';
 
@@ -96,4 +98,21 @@ export async function restartIfPending(d: RestartDeps, els: ExternalLLMSecret, h
     conditions: setCondition(conditions, { type: ConditionType.RolloutRestart, status: 'False', reason: Reason.RestartFailed, message, observedGeneration: els.metadata.generation }, now),
     restartedForHash, retry: outcome.failed.length > 0,
   };
+}
+
+/**
+ * A status.dataHash made under another hash key (a rotated key, an operator without a stable key,
+ * a hash of an earlier format) cannot say whether the data changed, so every hash looks new and
+ * every rolloutRestartTarget would restart. When this sync read the version status names, at the
+ * generation status observed, and no restart was pending, the data is what the workloads already
+ * run with (or a drift repair restores it, which restarts nothing either): the restart baseline
+ * moves to the new hash. Anything less certain (a crash between the Secret write of a new version
+ * or spec and its status) still restarts.
+ */
+export function withRekeyedBaseline(els: ExternalLLMSecret, hash: string, read: Pick<SourceRead, 'versionId'>): ExternalLLMSecret {
+  const status = els.status;
+  if (status?.dataHash === undefined || hashKeyIdOf(status.dataHash) === hashKeyIdOf(hash)) return els;
+  if ((status.restartedForHash ?? status.dataHash) !== status.dataHash) return els;
+  if (read.versionId !== status.syncedVersionId || status.observedGeneration !== els.metadata.generation) return els;
+  return { ...els, status: { ...status, restartedForHash: hash } };
 }
