@@ -4,7 +4,8 @@
 // `<namespace>/*` with the operator's identity) plus one role per team.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GROUP, PLURAL, VERSION } from '../src/crds/constants.js';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { GROUP, MERGE_FROM_ANNOTATION, PLURAL, VERSION } from '../src/crds/constants.js';
 import type { ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { HttpFaultProxy } from './env/fault-proxy.js';
 import { applyCrds, createSecret, createTestNamespace, getTestEnv, MOTO_ACCOUNT_ID } from './env/index.js';
@@ -98,6 +99,24 @@ describe('team A against team B', () => {
     };
     const error = await custom().createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: a, plural: PLURAL, body, fieldValidation: 'Strict' }).then(() => undefined, (e: unknown) => e);
     expect(JSON.stringify((error as { body?: unknown } | undefined)?.body ?? 'accepted')).toMatch(/unknown field.{0,40}namespace/);
+  });
+
+  it("Merge into B's typed, opted-in Secret in a namespace both use: SecretConflict, no AWS call, the Secret untouched", async () => {
+    await core().createNamespacedSecret({ namespace: a, body: {
+      metadata: { name: 'b-tls', annotations: { [MERGE_FROM_ANNOTATION]: 'b-app' } }, type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': 'cert', 'tls.key': 'key' },
+    } });
+    for (const [name, from] of [['merge-typed', 'b-app'], ['merge-named', 'merge-named']] as const) {
+      const before = proxy.stats.requests;
+      if (from === name) await core().patchNamespacedSecret({ namespace: a, name: 'b-tls', body: { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: name } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await createEls(a, name, keyed(`${a}/openai`, { target: { name: 'b-tls', creationPolicy: 'Merge' } }));
+      const els = await waitForReady(a, name, (c) => c.status === 'False' && c.reason === 'SecretConflict');
+      expect(ready(els)!.message).toMatch(/Opaque|opt in/);
+      expect(proxy.stats.requests - before, `AWS calls for ${name}`).toBe(0);
+    }
+    const after = (await readSecret(a, 'b-tls'))!;
+    expect(Object.keys(after.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(after.metadata!.annotations?.[MERGE_FROM_ANNOTATION]).toBe('merge-named'); // only our own patch above
   });
 
   it('session-name spoofing: a tenant sessionName is only a suffix after els-<namespace>', async () => {

@@ -18,7 +18,7 @@ import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
 import { expiresAt, expiryConditions } from '../sync/expiry.js';
 import { dataHash } from '../sync/hash.js';
-import { desiredSecret, liveDataHash, type SecretPlan } from '../sync/plan.js';
+import { desiredSecret, liveDataHash, planSecret, type SecretPlan } from '../sync/plan.js';
 import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
 import { renderSecretData, type RenderLimits, type RenderedData } from '../sync/render.js';
 import { ConditionType, getCondition, sameStatus, setCondition } from '../sync/status.js';
@@ -125,6 +125,10 @@ export class ExternalLLMSecretReconciler {
     const drifted = live === undefined || liveDataHash(this.#d.config.hashKey, els.metadata, live, policy) !== els.status?.dataHash;
     if (!due && !drifted) return { ...(await this.#settleInSync(key, els, now)), requeueAfterMs: this.#schedule.untilNext(key) };
 
+    // What the target alone refuses (a foreign or typed Secret, a Merge target that does not opt
+    // in) is refused before the source is asked: a refusal costs no AWS call.
+    const early = planSecret(desiredSecret(els, {}), live);
+    if (early.action === 'refuse') throw new SyncError(early.reason, early.message, { retryable: early.retryable });
     const session = await this.#d.sources.for(els).open(els);
     const currency = drifted || !isSettled(els) ? undefined : await session.isCurrent(els.status!.syncedVersionId!);
     if (currency?.current) {
