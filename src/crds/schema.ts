@@ -46,6 +46,50 @@ const source: Schema = {
   ],
 };
 
+const REGION_PATTERN = '^[a-z]{2}(-[a-z]+)+-[0-9]+$';
+/** Go durations (what CEL's duration() parses): 90s, 15m, 1h30m. */
+const GO_DURATION_PATTERN = '^([0-9]+(s|m|h))+$';
+
+const generate: Schema = {
+  type: 'object',
+  description: 'Mint a short-term key from the resource\'s AWS identity (spec.auth) instead of reading a stored one, and renew it before it expires. Nothing is stored in AWS. Set exactly one of bedrockApiKey and awsCredentials.',
+  properties: {
+    bedrockApiKey: {
+      type: 'object',
+      description: 'A short-term Amazon Bedrock API key (a presigned bedrock:CallWithBearerToken request, "bedrock-api-key-..."), minted locally by @aws/bedrock-token-generator from a dedicated session of the resource\'s role. JSON keys: AWS_BEARER_TOKEN_BEDROCK, AWS_REGION (use provider bedrock-api-key, or dataFrom).',
+      properties: {
+        region: str('Bedrock region the key is for. Defaults to the operator\'s --default-region.', { pattern: REGION_PATTERN, maxLength: 32 }),
+        lifetime: str('How long the key is valid: 10s to 12h, default 12h. Never longer than the session that signs it (status says when it was cut short).', {
+          pattern: GO_DURATION_PATTERN, maxLength: 16,
+        }),
+      },
+      'x-kubernetes-validations': [
+        { rule: '!has(self.lifetime) || (duration(self.lifetime) >= duration("10s") && duration(self.lifetime) <= duration("12h"))', message: 'lifetime must be between 10s and 12h (a Bedrock API key lasts at most 12 hours)' },
+      ],
+    },
+    awsCredentials: {
+      type: 'object',
+      description: 'STS session credentials of a dedicated session of the resource\'s role. JSON keys: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION, AWS_REGION (use provider bedrock-iam, or dataFrom).',
+      properties: {
+        region: str('Region written as AWS_REGION. Defaults to the operator\'s --default-region.', { pattern: REGION_PATTERN, maxLength: 32 }),
+        duration: str('Session duration: 15m to 12h, default 1h. A role assumed on top of another session (roleArn) is capped at 1h by STS.', {
+          pattern: GO_DURATION_PATTERN, maxLength: 16,
+        }),
+      },
+      'x-kubernetes-validations': [
+        { rule: '!has(self.duration) || (duration(self.duration) >= duration("15m") && duration(self.duration) <= duration("12h"))', message: 'duration must be between 15m and 12h' },
+      ],
+    },
+    renewAtPercent: {
+      type: 'integer', minimum: 50, maximum: 95, default: 80,
+      description: 'Renew the key when this percentage of its lifetime has passed (jittered earlier by up to a tenth of that), so consumers never hold an expired one.',
+    },
+  },
+  'x-kubernetes-validations': [
+    { rule: '[has(self.bedrockApiKey), has(self.awsCredentials)].filter(x, x).size() == 1', message: 'set exactly one of bedrockApiKey and awsCredentials' },
+  ],
+};
+
 const auth: Schema = {
   type: 'object',
   description: 'How the operator reaches AWS for this resource. Empty: the operator\'s own identity (IRSA or EKS Pod Identity on EKS).',
@@ -161,10 +205,10 @@ const target: Schema = {
 
 const spec: Schema = {
   type: 'object',
-  description: 'What to read from AWS Secrets Manager and how to write it into a Kubernetes Secret.',
-  required: ['source'],
+  description: 'What to read from AWS Secrets Manager (source) or mint (generate), and how to write it into a Kubernetes Secret.',
   properties: {
     source,
+    generate,
     auth,
     provider: str('LLM provider preset: maps the usual JSON keys (api_key, access_key_id, ...) to the environment variables the vendor\'s SDK reads. Entries in data override it.', {
       enum: [...PROVIDER_NAMES],
@@ -217,7 +261,14 @@ const spec: Schema = {
     },
   },
   'x-kubernetes-validations': [
+    { rule: 'has(self.source) != has(self.generate)', message: 'set exactly one of source and generate' },
     { rule: 'has(self.data) || has(self.dataFrom) || has(self.provider)', message: 'set at least one of data, dataFrom and provider' },
+    { rule: '!has(self.generate) || !has(self.expiry)', message: 'a generated key carries its own expiry (status.expiresAt): remove spec.expiry' },
+    {
+      rule: '!has(self.generate) || !has(self.provider) || (has(self.generate.bedrockApiKey) && self.provider == "bedrock-api-key") || (has(self.generate.awsCredentials) && self.provider == "bedrock-iam")',
+      message: 'with generate.bedrockApiKey use provider bedrock-api-key, with generate.awsCredentials provider bedrock-iam (or data / dataFrom)',
+    },
+    { rule: '!has(self.generate) || !has(self.auth) || !has(self.auth.sessionDuration)', message: 'with generate the session lasts as long as the key: set generate.bedrockApiKey.lifetime or generate.awsCredentials.duration instead of auth.sessionDuration' },
   ],
 };
 
@@ -244,7 +295,7 @@ const status: Schema = {
       'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'],
     },
     secretName: str('Name of the Kubernetes Secret written.'),
-    syncedVersionId: str('AWS version id of the data now in the Secret.'),
+    syncedVersionId: str('AWS version id of the data now in the Secret; for a generated key, gen-<issued>-<expires>-<hash of key id and times> (never the key).'),
     syncedVersionCreatedAt: str('When that AWS version was created (the key\'s age).', { format: 'date-time' }),
     syncedAt: str('When the Secret last matched the source.', { format: 'date-time' }),
     nextRefreshAt: str('When the next refresh is due.', { format: 'date-time' }),
@@ -255,7 +306,7 @@ const status: Schema = {
       items: { type: 'object', properties: { secretKey: { type: 'string' }, property: { type: 'string' } } },
     },
     forceSyncToken: str('The last llmsecrets.dev/force-sync annotation value acted on.'),
-    expiresAt: str('When the key expires, from spec.expiry.', { format: 'date-time' }),
+    expiresAt: str('When the key expires: from spec.expiry, or the generated key\'s own expiry (written when a new key is minted).', { format: 'date-time' }),
   },
 };
 

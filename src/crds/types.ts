@@ -21,6 +21,28 @@ export interface SourceSpec {
   versionId?: string;
 }
 
+/** A short-term Bedrock API key (AWS_BEARER_TOKEN_BEDROCK), minted locally from the resource's role session. */
+export interface BedrockApiKeySpec {
+  region?: string;
+  /** Default and maximum 12h; never longer than the session that signs it. */
+  lifetime?: string;
+}
+
+/** STS session credentials of the resource's role (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). */
+export interface AwsCredentialsSpec {
+  region?: string;
+  /** Default 1h; 15m to 1h on a chained role. */
+  duration?: string;
+}
+
+/** Keys minted by the operator instead of read from a store: exactly one kind. */
+export interface GenerateSpec {
+  bedrockApiKey?: BedrockApiKeySpec;
+  awsCredentials?: AwsCredentialsSpec;
+  /** Renew when this percentage of the lifetime has passed (jittered earlier by up to a tenth). Default 80. */
+  renewAtPercent?: number;
+}
+
 export interface SecretKeySelector {
   name: string;
   key: string;
@@ -77,7 +99,9 @@ export interface ExpirySpec {
 }
 
 export interface ExternalLLMSecretSpec {
-  source: SourceSpec;
+  /** Exactly one of source and generate. */
+  source?: SourceSpec;
+  generate?: GenerateSpec;
   auth?: AuthSpec;
   provider?: ProviderPreset;
   data?: DataMapping[];
