@@ -41,7 +41,7 @@ describe('parseConfig', () => {
     [['--log-level', 'loud'], /--log-level/],
     [['--session-tags', 'all'], /--session-tags/],
     [['--role-rules', '{"x":1}'], /access rules: .*JSON array/],
-    [['--access-rules', '[{"namespaces":["a"]}]'], /access rules: rule 0: needs "secrets" or "roles"/],
+    [['--access-rules', '[{"namespaces":["a"]}]'], /access rules: rule 0: needs "secrets", "roles" or "generate"/],
     [['--access-rules', '[]', '--role-rules', '[]'], /not both/],
     [['--aws-endpoints', 'mars=http://x'], /--aws-endpoints/],
     [['--aws-connect-timeout', '5'], /--aws-connect-timeout must be a duration/],

@@ -61,6 +61,8 @@ export interface Config {
   sessionTags: SessionTagMode;
   /** ABAC: resources without spec.auth read through this role, in a session tagged with their namespace. */
   readerRole?: string;
+  /** Generated keys (spec.generate) of resources without spec.auth are minted from sessions of this role. */
+  generatorRole?: string;
   hashKey?: Buffer;
   maxValueBytes: number;
   relistMs: number;
@@ -111,6 +113,8 @@ Usage: external-llm-secrets [flags]
                                  sessions: namespace|namespace-and-name|off (default ${DEFAULTS.sessionTags})
   --reader-role ARN              resources without spec.auth read through this role, one session per namespace
                                  tagged llmsecrets-namespace=<namespace>, so IAM can enforce the tenancy (ABAC)
+  --generator-role ARN           generated keys (spec.generate) of resources without spec.auth are minted from a
+                                 dedicated session of this role, for namespaces granted "generate" in the rules
   --hash-key-file PATH           key for status.dataHash, at least ${MIN_HASH_KEY_BYTES} bytes (default: $ELS_HASH_KEY, else random per process)
   --max-value-bytes N            largest single value written (default ${DEFAULT_LIMITS.maxValueBytes})
   --relist-interval D            full relist of watched objects (default ${DEFAULTS.relistInterval})
@@ -154,6 +158,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'retry-period': { type: 'string' },
       'access-rules': { type: 'string' },
       'reader-role': { type: 'string' },
+      'generator-role': { type: 'string' },
       'access-rules-file': { type: 'string' },
       'role-rules': { type: 'string' },
       'role-rules-file': { type: 'string' },
@@ -228,6 +233,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     deprecations,
     sessionTags,
     readerRole: values['reader-role'] ?? env.ELS_READER_ROLE,
+    generatorRole: values['generator-role'] ?? env.ELS_GENERATOR_ROLE,
     hashKey,
     maxValueBytes: int('max-value-bytes', values['max-value-bytes'], DEFAULT_LIMITS.maxValueBytes, 1),
     relistMs: duration('relist-interval', values['relist-interval'], DEFAULTS.relistInterval),

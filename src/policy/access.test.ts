@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideRole, decideSecret, parseAccessRules } from './access.js';
+import { decideGenerate, decideRole, decideSecret, parseAccessRules } from './access.js';
 
 const roles = [{ namespaces: ['team-a'], roles: ['arn:aws:iam::111111111111:role/team-a'] }, { namespaces: ['ml-*'], roles: ['arn:aws:iam::222222222222:role/llm-*'] }];
 
@@ -71,11 +71,28 @@ describe('parseAccessRules', () => {
 
   it.each([
     ['{"namespaces":[]}', /array/],
-    ['[{"namespaces":["a"]}]', /"secrets" or "roles"/],
+    ['[{"namespaces":["a"]}]', /"secrets", "roles" or "generate"/],
     ['[{"namespaces":[],"secrets":["x"]}]', /namespaces/],
     ['[{"namespaces":["a"],"secrets":[]}]', /"secrets" must be/],
     ['[{"namespaces":["a"],"secret":["x"]}]', /unknown field secret/],
   ])('refuses %s', (text, error) => {
     expect(() => parseAccessRules(text)).toThrow(error);
+  });
+});
+
+describe('decideGenerate', () => {
+  const rules = [{ namespaces: ['team-a'], generate: ['bedrockApiKey'] }, { namespaces: ['ml-*'], generate: ['*'] }, { namespaces: ['*'], secrets: ['*'], roles: ['*'] }];
+  it.each([
+    ['team-a', 'bedrockApiKey', true],
+    ['team-a', 'awsCredentials', false],
+    ['ml-prod', 'awsCredentials', true],
+    ['team-b', 'bedrockApiKey', false],
+  ] as const)('%s may generate %s: %s (secrets and roles grants do not count)', (ns, kind, allowed) => {
+    expect(decideGenerate(rules, ns, kind, 'role').allowed).toBe(allowed);
+  });
+
+  it('parses generate grants, refusing unknown kinds', () => {
+    expect(parseAccessRules('[{"namespaces":["a"],"generate":["bedrockApiKey","*"]}]')).toEqual([{ namespaces: ['a'], generate: ['bedrockApiKey', '*'] }]);
+    expect(() => parseAccessRules('[{"namespaces":["a"],"generate":["openai"]}]')).toThrow(/"generate" takes bedrockApiKey, awsCredentials or \*/);
   });
 });

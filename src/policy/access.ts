@@ -12,7 +12,16 @@ export interface AccessRule {
   roles?: string[];
   /** Secret name or ARN patterns the namespaces may read with the operator's own identity. */
   secrets?: string[];
+  /**
+   * Kinds of key the namespaces may have the operator generate (spec.generate) from a session it
+   * holds: the --generator-role (no spec.auth), or a spec.auth.roleArn on top of the operator's
+   * identity (which also needs a roles grant). `bedrockApiKey`, `awsCredentials` or `*`.
+   */
+  generate?: string[];
 }
+
+export const GENERATE_KINDS = ['bedrockApiKey', 'awsCredentials'] as const;
+export type GenerateKind = (typeof GENERATE_KINDS)[number];
 
 export type Decision = { allowed: true } | { allowed: false; why: string };
 
@@ -55,6 +64,21 @@ export function decideRole(rules: readonly AccessRule[], namespace: string, role
   };
 }
 
+/**
+ * Whether `namespace` may have the operator generate a key of `kind` from a session the operator
+ * holds. Handing out what a role mints is more than using the role to read a secret, so a roles
+ * grant alone does not allow it. Through the namespace's own ServiceAccount no grant is needed:
+ * the namespace can reach that role itself, and IAM decides.
+ */
+export function decideGenerate(rules: readonly AccessRule[], namespace: string, kind: GenerateKind, via: 'generator-role' | 'role'): Decision {
+  const ok = rules.some((r) => r.generate && r.namespaces.some((n) => matchesGlob(n, namespace)) && r.generate.some((k) => k === '*' || k === kind));
+  if (ok) return { allowed: true };
+  return {
+    allowed: false,
+    why: `generating ${kind} is not permitted for namespace ${namespace}: no access rule grants it ("generate": ["${kind}"]) for ${via === 'role' ? 'a role assumed with the operator\'s identity' : 'resources without spec.auth'}`,
+  };
+}
+
 /** The name part of a secret ARN (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME). */
 function nameOfArn(arn: string): string | undefined {
   const m = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]*:\d*:secret:(.+)$/.exec(arn);
@@ -68,17 +92,20 @@ export function parseAccessRules(text: string): AccessRule[] {
   const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0);
   return parsed.map((r, i) => {
     const rule = (r ?? {}) as Record<string, unknown>;
-    const unknown = Object.keys(rule).filter((k) => !['namespaces', 'roles', 'secrets'].includes(k));
-    if (unknown.length) throw new Error(`rule ${i}: unknown field ${unknown.join(', ')} (fields: namespaces, secrets, roles)`);
+    const unknown = Object.keys(rule).filter((k) => !['namespaces', 'roles', 'secrets', 'generate'].includes(k));
+    if (unknown.length) throw new Error(`rule ${i}: unknown field ${unknown.join(', ')} (fields: namespaces, secrets, roles, generate)`);
     if (!strings(rule.namespaces)) throw new Error(`rule ${i}: "namespaces" must be a non-empty array of names or patterns`);
-    if (rule.roles === undefined && rule.secrets === undefined) throw new Error(`rule ${i}: needs "secrets" or "roles" (or both)`);
-    for (const field of ['roles', 'secrets'] as const) {
+    if (rule.roles === undefined && rule.secrets === undefined && rule.generate === undefined) throw new Error(`rule ${i}: needs "secrets", "roles" or "generate"`);
+    for (const field of ['roles', 'secrets', 'generate'] as const) {
       if (rule[field] !== undefined && !strings(rule[field])) throw new Error(`rule ${i}: "${field}" must be a non-empty array of patterns`);
     }
+    const badKind = ((rule.generate ?? []) as string[]).find((k) => k !== '*' && !(GENERATE_KINDS as readonly string[]).includes(k));
+    if (badKind !== undefined) throw new Error(`rule ${i}: "generate" takes ${GENERATE_KINDS.join(', ')} or *, not "${badKind}"`);
     return {
       namespaces: rule.namespaces as string[],
       ...(rule.roles ? { roles: rule.roles as string[] } : {}),
       ...(rule.secrets ? { secrets: rule.secrets as string[] } : {}),
+      ...(rule.generate ? { generate: rule.generate as string[] } : {}),
     };
   });
 }
