@@ -556,3 +556,46 @@ describe('bounded caches', () => {
     expect(sts.calls).toHaveLength(3); // one, two, three: "one" was kept
   });
 });
+
+describe('dedicatedSession (generated keys)', () => {
+  it('chained roleArn: a fresh AssumeRole every call, never cached, session els-<ns>-gen-<name>, capped at 1h', async () => {
+    const b = broker({ sessionTags: 'namespace' });
+    const one = await b.dedicatedSession(els({ roleArn: CHAIN_ROLE }), { seconds: 7200 });
+    const two = await b.dedicatedSession(els({ roleArn: CHAIN_ROLE }), { seconds: 7200 });
+    expect(sts.ops()).toEqual(['AssumeRole', 'AssumeRole']);
+    expect(one.credentials.accessKeyId).not.toBe(two.credentials.accessKeyId);
+    expect(sts.calls[0]!.input).toMatchObject({ RoleArn: CHAIN_ROLE, RoleSessionName: 'els-team-a-gen-openai', DurationSeconds: 3600 });
+    expect(sts.calls[0]!.credentials).toEqual(OPERATOR_CREDS);
+    expect(one).toMatchObject({ roleArn: CHAIN_ROLE, seconds: 3600, chained: true, expiresAt: new Date(T0 + HOUR) });
+    // Not shared with the sessions the operator reads with.
+    await b.resolve(els({ roleArn: CHAIN_ROLE }));
+    expect(sts.ops()).toEqual(['AssumeRole', 'AssumeRole', 'AssumeRole']);
+  });
+
+  it('asks at least the 15 minutes STS requires', async () => {
+    await broker().dedicatedSession(els({ roleArn: CHAIN_ROLE }), { seconds: 30 });
+    expect(sts.calls[0]!.input.DurationSeconds).toBe(900);
+  });
+
+  it('a ServiceAccount alone: a fresh web identity session with the duration asked (not chained)', async () => {
+    const s = await broker().dedicatedSession(els({ serviceAccountRef: { name: 'app' } }), { seconds: 7200 });
+    expect(sts.ops()).toEqual(['AssumeRoleWithWebIdentity']);
+    expect(sts.calls[0]!.input).toMatchObject({ RoleArn: WEB_ROLE, RoleSessionName: 'els-team-a-gen-openai', DurationSeconds: 7200 });
+    expect(s.chained).toBe(false);
+  });
+
+  it('a ServiceAccount with a chained roleArn: the web identity from the cache, the AssumeRole fresh', async () => {
+    const b = broker();
+    await b.dedicatedSession(els({ serviceAccountRef: { name: 'app' }, roleArn: CHAIN_ROLE }), { seconds: 3600 });
+    await b.dedicatedSession(els({ serviceAccountRef: { name: 'app' }, roleArn: CHAIN_ROLE }), { seconds: 3600 });
+    expect(sts.ops()).toEqual(['AssumeRoleWithWebIdentity', 'AssumeRole', 'AssumeRole']);
+  });
+
+  it('the --generator-role stands in for roleArn; without any role the operator refuses to hand out its own credentials', async () => {
+    await broker().dedicatedSession(els(undefined), { roleArn: CHAIN_ROLE, seconds: 3600 });
+    expect(sts.calls[0]!.input.RoleArn).toBe(CHAIN_ROLE);
+    const err = await rejection(broker().dedicatedSession(els(undefined), { seconds: 3600 }));
+    expect(err.reason).toBe(Reason.InvalidSpec);
+    expect(sts.calls).toHaveLength(1);
+  });
+});

@@ -43,6 +43,22 @@ export interface ResolvedIdentity {
   roleArn?: string;
 }
 
+/** Credentials of a session made for one generated key, with what was asked and granted. */
+export interface DedicatedSession {
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  expiresAt: Date;
+  roleArn: string;
+  /** The DurationSeconds asked of STS (after the 1-hour cap on chained roles). */
+  seconds: number;
+  /** Assumed on top of another session: STS caps it at 1 hour. */
+  chained: boolean;
+}
+
+function dedicated(fresh: { value: Credentials; expiresAt: number }, roleArn: string, seconds: number, chained: boolean): DedicatedSession {
+  const c = fresh.value as { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  return { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken }, expiresAt: new Date(fresh.expiresAt), roleArn, seconds, chained };
+}
+
 export interface BrokerOptions {
   clients: AwsClientFactory;
   kube: Pick<KubeClient, 'createServiceAccountToken' | 'getServiceAccount' | 'getSecret'>;
@@ -129,19 +145,21 @@ export class CredentialBroker {
 
   async #webIdentity(namespace: string, saName: string, audience: string, roleArn: string, sessionName: string): Promise<ResolvedIdentity> {
     const key = `sa:${namespace}/${saName}${audience === DEFAULT_AUDIENCE ? '' : `@${audience}`}>${roleArn}|${sessionName}`;
-    const credentials = await this.#provider(key, async () => {
-      const token = await this.#token(namespace, saName, audience);
-      // AssumeRoleWithWebIdentity is not signed: the token is the credential.
-      const sts = this.#opts.clients.sts('anonymous', this.#opts.stsRegion, { accessKeyId: '', secretAccessKey: '' });
-      let out;
-      try {
-        out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: token }));
-      } catch (err) {
-        throw mapStsError(err, roleArn, 'AssumeRoleWithWebIdentity');
-      }
-      return toCredentials(out.Credentials, this.#now());
-    });
+    const credentials = await this.#provider(key, () => this.#callWebIdentity(namespace, saName, audience, roleArn, sessionName));
     return { key, credentials, roleArn };
+  }
+
+  async #callWebIdentity(namespace: string, saName: string, audience: string, roleArn: string, sessionName: string, seconds?: number): Promise<{ value: Credentials; expiresAt: number }> {
+    const token = await this.#token(namespace, saName, audience);
+    // AssumeRoleWithWebIdentity is not signed: the token is the credential.
+    const sts = this.#opts.clients.sts('anonymous', this.#opts.stsRegion, { accessKeyId: '', secretAccessKey: '' });
+    let out;
+    try {
+      out = await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName, WebIdentityToken: token, ...(seconds ? { DurationSeconds: seconds } : {}) }));
+    } catch (err) {
+      throw mapStsError(err, roleArn, 'AssumeRoleWithWebIdentity');
+    }
+    return toCredentials(out.Credentials, this.#now());
   }
 
   async #assumeRole(base: ResolvedIdentity, roleArn: string, externalId: string | undefined, sessionName: string, seconds: number, tags: Tag[]): Promise<ResolvedIdentity> {
@@ -150,23 +168,64 @@ export class CredentialBroker {
       externalId === undefined ? '' : `x:${createHash('sha256').update(externalId).digest('hex').slice(0, 16)}`,
       tags.map((t) => `${t.Key}=${t.Value}`).join(','),
     ].join('|');
-    const credentials = await this.#provider(key, async () => {
-      const sts = this.#opts.clients.sts(base.key, this.#opts.stsRegion, base.credentials);
-      let out;
-      try {
-        out = await sts.send(new AssumeRoleCommand({
-          RoleArn: roleArn,
-          RoleSessionName: sessionName,
-          DurationSeconds: seconds,
-          ...(externalId !== undefined ? { ExternalId: externalId } : {}),
-          ...(tags.length > 0 ? { Tags: tags, TransitiveTagKeys: tags.map((t) => t.Key!) } : {}),
-        }));
-      } catch (err) {
-        throw mapStsError(err, roleArn, 'AssumeRole');
-      }
-      return toCredentials(out.Credentials, this.#now());
-    });
+    const credentials = await this.#provider(key, () => this.#callAssumeRole(base, roleArn, externalId, sessionName, seconds, tags));
     return { key, credentials, roleArn };
+  }
+
+  async #callAssumeRole(base: ResolvedIdentity, roleArn: string, externalId: string | undefined, sessionName: string, seconds: number, tags: Tag[]): Promise<{ value: Credentials; expiresAt: number }> {
+    const sts = this.#opts.clients.sts(base.key, this.#opts.stsRegion, base.credentials);
+    let out;
+    try {
+      out = await sts.send(new AssumeRoleCommand({
+        RoleArn: roleArn,
+        RoleSessionName: sessionName,
+        DurationSeconds: seconds,
+        ...(externalId !== undefined ? { ExternalId: externalId } : {}),
+        ...(tags.length > 0 ? { Tags: tags, TransitiveTagKeys: tags.map((t) => t.Key!) } : {}),
+      }));
+    } catch (err) {
+      throw mapStsError(err, roleArn, 'AssumeRole');
+    }
+    return toCredentials(out.Credentials, this.#now());
+  }
+
+  /**
+   * A dedicated session for a key the operator hands out (spec.generate): the last hop (the
+   * AssumeRole, or the ServiceAccount's AssumeRoleWithWebIdentity when that is the last) is made
+   * for this call alone, never cached nor shared with the sessions the operator reads with; the
+   * hops before it come from the cache as usual. It always ends in a role: the operator's own
+   * credentials are never handed out. `roleArn` stands in for spec.auth.roleArn (the
+   * --generator-role of a resource without spec.auth). Session name: els-<namespace>-<the
+   * tenant's sessionName, or gen-<resource name>>.
+   */
+  async dedicatedSession(els: ExternalLLMSecret, opts: { roleArn?: string; seconds: number }): Promise<DedicatedSession> {
+    const auth = els.spec.auth ?? {};
+    const { namespace, name } = els.metadata;
+    const sessionName = sessionNameFor(namespace, auth.sessionName ?? `gen-${name}`);
+    const chainRole = opts.roleArn ?? auth.roleArn;
+    let base: ResolvedIdentity = { key: OPERATOR, credentials: this.#opts.operatorCredentials };
+    if (auth.serviceAccountRef) {
+      const sa = auth.serviceAccountRef;
+      const annotated = await this.#serviceAccountRole(namespace, sa.name);
+      const webRole = annotated ?? auth.roleArn;
+      if (!webRole) {
+        throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${sa.name} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
+      }
+      const audience = sa.audience ?? DEFAULT_AUDIENCE;
+      if (!annotated || !chainRole) {
+        // The web identity session is the last hop: not chained, so up to the role's maximum.
+        const fresh = await this.#callWebIdentity(namespace, sa.name, audience, webRole, sessionName, opts.seconds);
+        return dedicated(fresh, webRole, opts.seconds, false);
+      }
+      base = await this.#webIdentity(namespace, sa.name, audience, annotated, sessionNameFor(namespace, auth.sessionName));
+    }
+    if (!chainRole) {
+      throw new SyncError(Reason.InvalidSpec, 'a generated key is minted from a role session: set spec.auth.roleArn or spec.auth.serviceAccountRef (the operator never hands out its own credentials)');
+    }
+    const seconds = Math.min(Math.max(900, opts.seconds), MAX_CHAINED_SESSION_SECONDS);
+    const externalId = await this.#externalId(els);
+    const fresh = await this.#callAssumeRole(base, chainRole, externalId, sessionName, seconds, this.#sessionTags(namespace, name));
+    return dedicated(fresh, chainRole, seconds, true);
   }
 
   #sessionTags(namespace: string, name: string): Tag[] {
