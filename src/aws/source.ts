@@ -64,14 +64,21 @@ export class AwsSecretsManagerSource implements SecretSource {
       const decision = decideRole(this.#d.accessRules, namespace, auth.roleArn, auth.serviceAccountRef !== undefined);
       if (!decision.allowed) throw new SyncError(Reason.RoleNotPermitted, decision.why);
     } else if (!auth.serviceAccountRef) {
-      const decision = decideSecret(this.#d.accessRules, namespace, els.spec.source.secretId);
+      const decision = decideSecret(this.#d.accessRules, namespace, sourceOf(els).secretId);
       if (!decision.allowed) throw new SyncError(Reason.SourceNotPermitted, decision.why);
     }
   }
 
   #region(els: ExternalLLMSecret): string {
-    return els.spec.source.region ?? regionOfArn(els.spec.source.secretId) ?? this.#d.defaultRegion;
+    const source = sourceOf(els);
+    return source.region ?? regionOfArn(source.secretId) ?? this.#d.defaultRegion;
   }
+}
+
+/** spec.source; the registry sends only resources that have one here. */
+function sourceOf(els: ExternalLLMSecret): NonNullable<ExternalLLMSecret['spec']['source']> {
+  if (!els.spec.source) throw new SyncError(Reason.InvalidSpec, 'spec.source is not set');
+  return els.spec.source;
 }
 
 interface Access {
@@ -90,7 +97,7 @@ class AwsSession implements SourceSession {
   }
 
   async isCurrent(syncedVersionId: string): Promise<Currency> {
-    const { secretId, versionId, versionStage } = this.els.spec.source;
+    const { secretId, versionId, versionStage } = sourceOf(this.els);
     if (versionId !== undefined) return versionId === syncedVersionId ? { current: true } : { current: false };
     if (!this.d.versions) return { current: false };
     const { listKey, identityKey, client } = this.access;
@@ -99,7 +106,7 @@ class AwsSession implements SourceSession {
   }
 
   async read(options: ReadOptions): Promise<SourceRead> {
-    const { secretId, versionId, versionStage } = this.els.spec.source;
+    const { secretId, versionId, versionStage } = sourceOf(this.els);
     const { identityKey, region, client } = this.access;
     const value = await this.d.sources.get(
       { identityKey, region, secretId, versionId, versionStage },

@@ -14,9 +14,10 @@ import type { KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceRead } from '../source/port.js';
+import { sourceLabel } from '../source/label.js';
 import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
-import { expiresAt, expiryConditions } from '../sync/expiry.js';
+import { expiredOnFailure, expiresAt, expiryConditions } from '../sync/expiry.js';
 import { dataHash } from '../sync/hash.js';
 import { desiredSecret, liveDataHash, planSecret, type SecretPlan } from '../sync/plan.js';
 import { Reason, SyncError, isSyncError } from '../sync/reasons.js';
@@ -133,8 +134,8 @@ export class ExternalLLMSecretReconciler {
     const currency = drifted || !isSettled(els) ? undefined : await session.isCurrent(els.status!.syncedVersionId!);
     if (currency?.current) {
       // A refresh with nothing new: no value read, no write.
-      this.#schedule.remember(key, els, intervalMs, currency.gridKey);
-      this.#report.fresh(els, now, els.status?.syncedVersionCreatedAt);
+      this.#schedule.remember(key, els, intervalMs, currency.gridKey, currency.renewAt);
+      this.#report.fresh(els, now, els.status?.syncedVersionCreatedAt, currency.expiresAt);
       const settled = await this.#settleInSync(key, els, now);
       return { outcome: settled.outcome === 'skipped' ? 'unchanged' : 'written', restartFailed: settled.restartFailed, scope: session.scope, requeueAfterMs: this.#schedule.untilNext(key) };
     }
@@ -152,8 +153,8 @@ export class ExternalLLMSecretReconciler {
 
     const result = await this.#writeSyncedStatus(els, { read, rendered, expires, action: plan.action }, now);
     await this.#announce(els, plan.action, changedKeys, targetName, read.versionId);
-    this.#schedule.remember(key, els, intervalMs);
-    this.#report.fresh(els, now, read.createdDate?.toISOString());
+    this.#schedule.remember(key, els, intervalMs, undefined, read.renewAt);
+    this.#report.fresh(els, now, read.createdDate?.toISOString(), read.expiresAt);
     return {
       outcome: plan.action === 'none' && !result.wrote ? 'unchanged' : 'written', versionId: read.versionId, action: plan.action,
       changedKeys, scope: session.scope, restartFailed: result.restartFailed, requeueAfterMs: this.#schedule.untilNext(key),
@@ -167,10 +168,10 @@ export class ExternalLLMSecretReconciler {
     const targetName = spec.target?.name ?? els.metadata.name;
     const ready = setCondition(status?.conditions, {
       type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
-      message: `Secret ${targetName} holds version ${s.read.versionId} of ${spec.source.secretId}`, observedGeneration: generation,
+      message: `Secret ${targetName} holds version ${s.read.versionId} of ${sourceLabel(els)}${s.read.detail ? `: ${s.read.detail}` : ''}`, observedGeneration: generation,
     }, now);
     const restarts = await restartIfPending(this.#d, withRekeyedBaseline(els, hash, s.read), hash, ready, now);
-    const expiry = expiryConditions(spec.expiry, s.expires, status, restarts.conditions, now, spec.source.secretId, generation);
+    const expiry = expiryConditions(spec.expiry, s.expires, status, restarts.conditions, now, sourceLabel(els), generation);
     for (const w of expiry.warnings) await this.#d.events.record(els, 'Warning', w.reason, w.message);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
     const next: ExternalLLMSecretStatus = {
@@ -184,7 +185,7 @@ export class ExternalLLMSecretReconciler {
       ...(restarts.restartedForHash ? { restartedForHash: restarts.restartedForHash } : {}),
       keys: s.rendered.keys,
       ...(forceToken ? { forceSyncToken: forceToken } : {}),
-      ...(expiry.expiresAt ? { expiresAt: expiry.expiresAt } : {}),
+      ...(expiry.expiresAt ?? s.read.expiresAt ? { expiresAt: expiry.expiresAt ?? s.read.expiresAt!.toISOString() } : {}),
     };
     // syncedAt moves only when something changed, so an unchanged refresh writes nothing.
     if (s.action !== 'none' || !sameStatus(status, next)) next.syncedAt = now.toISOString();
@@ -203,7 +204,7 @@ export class ExternalLLMSecretReconciler {
     const repair = getCondition(status, ConditionType.Ready)?.status === 'False' && this.#transient.has(key);
     const conditions = repair ? setCondition(status.conditions, {
       type: ConditionType.Ready, status: 'True', reason: Reason.Synced,
-      message: `Secret ${targetName} holds version ${status.syncedVersionId ?? 'unknown'} of ${els.spec.source.secretId}`,
+      message: `Secret ${targetName} holds version ${status.syncedVersionId ?? 'unknown'} of ${sourceLabel(els)}`,
       observedGeneration: els.metadata.generation,
     }, now) : status.conditions ?? [];
     const restarts = await restartIfPending(this.#d, els, status.dataHash!, conditions, now);
@@ -216,7 +217,7 @@ export class ExternalLLMSecretReconciler {
   }
 
   async #announce(els: ExternalLLMSecret, action: SecretPlan['action'], changedKeys: string[], targetName: string, versionId: string | undefined): Promise<void> {
-    const id = els.spec.source.secretId;
+    const id = sourceLabel(els);
     const wasReady = getCondition(els.status, ConditionType.Ready);
     if (action === 'create') await this.#d.events.record(els, 'Normal', EventReason.Synced, `Created Secret ${targetName} from ${id} (version ${versionId})`);
     else if (action === 'update' && changedKeys.length > 0) await this.#d.events.record(els, 'Normal', EventReason.Updated, `Updated keys ${changedKeys.join(', ')} of Secret ${targetName} from ${id} (version ${versionId})`);
@@ -234,14 +235,14 @@ export class ExternalLLMSecretReconciler {
   async #fail(els: ExternalLLMSecret, failure: SyncError): Promise<void> {
     const previous = getCondition(els.status, ConditionType.Ready);
     const generation = els.metadata.generation;
-    await this.#status.writeQuietly(els, {
-      ...els.status,
-      observedGeneration: generation,
-      conditions: setCondition(els.status?.conditions, { type: ConditionType.Ready, status: 'False', reason: failure.reason, message: failure.message, observedGeneration: generation }, this.#now()),
-    });
+    const failed = setCondition(els.status?.conditions, { type: ConditionType.Ready, status: 'False', reason: failure.reason, message: failure.message, observedGeneration: generation }, this.#now());
+    // What the Secret still holds may have expired meanwhile (a generated key not renewed in time).
+    const expired = expiredOnFailure(els.status, failed, this.#now(), sourceLabel(els), generation);
+    await this.#status.writeQuietly(els, { ...els.status, observedGeneration: generation, conditions: expired.conditions });
     if (previous?.status !== 'False' || previous.reason !== failure.reason) {
       await this.#d.events.record(els, 'Warning', failure.reason === Reason.SecretConflict ? EventReason.Conflict : EventReason.SyncFailed, `${failure.reason}: ${failure.message}`);
     }
+    if (expired.warning) await this.#d.events.record(els, 'Warning', expired.warning.reason, expired.warning.message);
   }
 
   #forget(key: string, namespace: string, name: string): void {

@@ -32,7 +32,8 @@ export class RefreshSchedule {
       const settled = getCondition(els.status, ConditionType.Ready)?.status === 'True'
         && els.status?.observedGeneration === els.metadata.generation
         && (forceToken === undefined || forceToken === els.status?.forceSyncToken);
-      return !(settled && intervalMs === 0);
+      // A generated key expires: never "synced once" (its renewal point says when to ask again).
+      return !(settled && intervalMs === 0 && els.spec.generate === undefined);
     }
     if (memory.generation !== els.metadata.generation || memory.forceToken !== forceToken) return true;
     if (memory.intervalMs === 0) return false;
@@ -41,12 +42,16 @@ export class RefreshSchedule {
 
   /**
    * Refreshed now: next due one jittered interval later, or, with gridKey, on the grid shared by
-   * every resource whose checks share one listing (so they share it again next cycle).
+   * every resource whose checks share one listing (so they share it again next cycle). `dueBy`
+   * (a generated key's renewal point) brings it forward, sync-once resources included: a key
+   * that expires must be renewed whatever refreshInterval says.
    */
-  remember(key: string, els: ExternalLLMSecret, intervalMs: number, gridKey?: string): void {
+  remember(key: string, els: ExternalLLMSecret, intervalMs: number, gridKey?: string, dueBy?: Date): void {
     const now = this.#now();
-    const aligned = gridKey !== undefined && intervalMs > 0;
-    const wait = intervalMs === 0 ? 0 : aligned ? intervalMs : jitteredInterval(intervalMs, this.#random);
+    const aligned = gridKey !== undefined && intervalMs > 0 && dueBy === undefined;
+    let wait = intervalMs === 0 ? 0 : aligned ? intervalMs : jitteredInterval(intervalMs, this.#random);
+    // At least 1 ms: a wait of 0 means "never again" (sync once).
+    if (dueBy !== undefined) wait = Math.max(1, wait === 0 ? dueBy.getTime() - now : Math.min(wait, dueBy.getTime() - now));
     this.#memory.set(key, {
       at: aligned ? nextAlignedRefresh(now, intervalMs, `${gridKey}|${intervalMs}`) - wait : now,
       generation: els.metadata.generation,

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { ExternalLLMSecret } from '../crds/types.js';
 import type { Metrics } from '../observability/metrics.js';
+import { sourceLabel } from '../source/label.js';
 import type { SecretPlan } from '../sync/plan.js';
 import { Reason, type SyncError } from '../sync/reasons.js';
 import { KUBE_SCOPE, type RecoveryBoard } from './recovery.js';
@@ -36,7 +37,7 @@ export class SyncReporter {
     }
     // Refreshes that found nothing to do only at debug level.
     const line = {
-      namespace, name, secretId: els.spec.source.secretId, versionId: result.versionId ?? els.status?.syncedVersionId,
+      namespace, name, secretId: sourceLabel(els), versionId: result.versionId ?? els.status?.syncedVersionId,
       outcome: result.outcome, action: result.action, changedKeys: result.changedKeys,
       durationMs: Math.round(performance.now() - started), reason: Reason.Synced,
     };
@@ -49,16 +50,17 @@ export class SyncReporter {
     this.#observe(els, 'error', failure.reason, started);
     if (scope) this.recovery?.failed(scope, key);
     this.log.warn({
-      namespace, name, secretId: els.spec.source.secretId, reason: failure.reason, retryable: failure.retryable,
+      namespace, name, secretId: sourceLabel(els), reason: failure.reason, retryable: failure.retryable,
       durationMs: Math.round(performance.now() - started), err: failure.message,
     }, 'sync failed');
   }
 
-  /** A refresh that found the Secret current, or a sync that wrote it. */
-  fresh(els: ExternalLLMSecret, now: Date, versionCreated: string | undefined): void {
+  /** A refresh that found the Secret current, or a sync that wrote it; `expiresAt`: a generated key's expiry. */
+  fresh(els: ExternalLLMSecret, now: Date, versionCreated: string | undefined, expiresAt?: Date): void {
     const { namespace, name } = els.metadata;
     this.metrics.lastSuccess.set({ namespace, name }, now.getTime() / 1000);
     if (versionCreated) this.metrics.versionAge.set({ namespace, name }, (now.getTime() - new Date(versionCreated).getTime()) / 1000);
+    if (expiresAt) this.metrics.generatedExpiry.set({ namespace, name }, expiresAt.getTime() / 1000);
   }
 
   forget(key: string, namespace: string, name: string): void {

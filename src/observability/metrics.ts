@@ -14,6 +14,7 @@ export class Metrics {
   readonly ready: Gauge<'namespace' | 'name'>;
   readonly lastSuccess: Gauge<'namespace' | 'name'>;
   readonly versionAge: Gauge<'namespace' | 'name'>;
+  readonly generatedExpiry: Gauge<'namespace' | 'name'>;
   readonly awsCalls: Counter<'service' | 'operation' | 'outcome'>;
   readonly kubeRequests: Counter<'verb' | 'resource' | 'code'>;
   readonly queueDepth: Gauge;
@@ -40,6 +41,7 @@ export class Metrics {
     this.ready = new Gauge({ name: `${METRIC_PREFIX}ready`, help: '1 when the resource is Ready, 0 otherwise.', labelNames: ['namespace', 'name'], registers });
     this.lastSuccess = new Gauge({ name: `${METRIC_PREFIX}last_success_timestamp_seconds`, help: 'Unix time of the last successful sync.', labelNames: ['namespace', 'name'], registers });
     this.versionAge = new Gauge({ name: `${METRIC_PREFIX}source_version_age_seconds`, help: 'Seconds since the synced AWS secret version was created.', labelNames: ['namespace', 'name'], registers });
+    this.generatedExpiry = new Gauge({ name: `${METRIC_PREFIX}generated_expiry_timestamp_seconds`, help: 'Unix time at which the generated key (spec.generate) now in the Secret expires.', labelNames: ['namespace', 'name'], registers });
     this.awsCalls = new Counter({ name: `${METRIC_PREFIX}aws_api_calls_total`, help: 'AWS API calls (every HTTP attempt, retries included).', labelNames: ['service', 'operation', 'outcome'], registers });
     this.kubeRequests = new Counter({ name: `${METRIC_PREFIX}kube_api_requests_total`, help: 'Kubernetes API requests made by the operator (every request; long-lived watches are not counted).', labelNames: ['verb', 'resource', 'code'], registers });
     this.queueDepth = new Gauge({ name: `${METRIC_PREFIX}workqueue_depth`, help: 'Keys waiting in the work queue.', registers });
@@ -59,6 +61,6 @@ export class Metrics {
 
   /** Removes the per-resource series of a deleted resource. */
   forgetResource(namespace: string, name: string): void {
-    for (const g of [this.ready, this.lastSuccess, this.versionAge]) g.remove({ namespace, name });
+    for (const g of [this.ready, this.lastSuccess, this.versionAge, this.generatedExpiry]) g.remove({ namespace, name });
   }
 }

@@ -1,13 +1,19 @@
 // The port between the reconciler and wherever secret values come from. AWS Secrets Manager is
-// one adapter (src/aws/source.ts); another backend, or generated credentials, plugs in here and
-// is chosen by name (registry.ts) without the reconciler changing. The reconciler imports
-// nothing from src/aws or @aws-sdk.
+// one adapter (src/aws/source.ts), generated short-term keys another (src/generate/source.ts);
+// each is chosen by name (registry.ts) without the reconciler changing. The reconciler imports
+// nothing from src/aws, src/generate or @aws-sdk.
 import type { ExternalLLMSecret } from '../crds/types.js';
 import type { SourceSecret } from '../sync/source.js';
 
 /** One version of a secret, with the tags spec.expiry.tag reads, in one result. */
 export interface SourceRead extends SourceSecret {
   tags?: Record<string, string>;
+  /** A value that expires by itself (a generated key): when. */
+  expiresAt?: Date;
+  /** Ask again no later than this, whatever refreshInterval says (a generated key's renewal point). */
+  renewAt?: Date;
+  /** Said next to the version in the Ready message (e.g. why a lifetime was cut short); never a value. */
+  detail?: string;
 }
 
 export interface ReadOptions {
@@ -17,10 +23,10 @@ export interface ReadOptions {
   tags: boolean;
 }
 
-/** Whether the version synced last is still the one the spec asks for. */
+/** Whether the version synced last is still the one the spec asks for; renewAt/expiresAt as in SourceRead. */
 export type Currency =
   /** gridKey: resources whose checks share one listing; their next checks are aligned on it. */
-  | { current: true; gridKey?: string }
+  | { current: true; gridKey?: string; renewAt?: Date; expiresAt?: Date }
   | { current: false };
 
 /** A resource's way in, once policy allowed it and its identity is resolved. */

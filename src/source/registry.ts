@@ -1,9 +1,10 @@
-// Sources by name. A resource's spec says which one it uses; today every resource names an AWS
-// Secrets Manager secret (spec.source.secretId).
+// Sources by name. A resource's spec says which one it uses: spec.source names an AWS Secrets
+// Manager secret, spec.generate asks for a key minted by the operator.
 import type { ExternalLLMSecret } from '../crds/types.js';
 import type { SecretSource } from './port.js';
 
 export const AWS_SECRETS_MANAGER = 'aws-secrets-manager';
+export const GENERATED = 'generated';
 
 export class SourceRegistry {
   readonly #sources: ReadonlyMap<string, SecretSource>;
@@ -21,7 +22,7 @@ export class SourceRegistry {
   }
 }
 
-/** Which source a spec names: spec.source is an AWS Secrets Manager secret. */
-export function sourceNameOf(_els: ExternalLLMSecret): string {
-  return AWS_SECRETS_MANAGER;
+/** Which source a spec names: spec.generate is a generated key, spec.source an AWS Secrets Manager secret. */
+export function sourceNameOf(els: ExternalLLMSecret): string {
+  return els.spec.generate ? GENERATED : AWS_SECRETS_MANAGER;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExpirySpec } from '../crds/types.js';
 import { DEFAULT_WARNING_WINDOW_MS } from '../defaults.js';
-import { expiresAt, expiryState } from './expiry.js';
+import { expiredOnFailure, expiresAt, expiryState } from './expiry.js';
 import { Reason, SyncError } from './reasons.js';
 
 const SECRET_ID = 'prod/openai/api-key';
@@ -147,5 +147,21 @@ describe('expiryState', () => {
 
   it('defaults the warning window to 7 days', () => {
     expect(DEFAULT_WARNING_WINDOW_MS).toBe(7 * 86_400_000);
+  });
+});
+
+describe('expiredOnFailure', () => {
+  const at = '2026-01-01T01:00:00.000Z';
+  const before = new Date('2026-01-01T00:59:59Z');
+  const after = new Date('2026-01-01T01:00:01Z');
+  it('nothing before expiry or without one', () => {
+    expect(expiredOnFailure({ expiresAt: at }, [], before, 'x', 1)).toEqual({ conditions: [] });
+    expect(expiredOnFailure({}, [], after, 'x', 1)).toEqual({ conditions: [] });
+  });
+  it('KeyExpired past expiry, with a warning only on the transition', () => {
+    const first = expiredOnFailure({ expiresAt: at }, [], after, 'a generated Bedrock API key', 1);
+    expect(first.conditions).toMatchObject([{ type: 'KeyExpired', status: 'True', reason: Reason.KeyExpired, message: `The key of a generated Bedrock API key expired at ${at}` }]);
+    expect(first.warning?.reason).toBe(Reason.KeyExpired);
+    expect(expiredOnFailure({ expiresAt: at, conditions: first.conditions }, first.conditions, after, 'x', 1).warning).toBeUndefined();
   });
 });

@@ -77,3 +77,18 @@ export function expiryConditions(
   }
   return { conditions: list, expiresAt: at.toISOString(), warnings };
 }
+
+/**
+ * After a failed sync: the key status.expiresAt names has expired and is still what the Secret
+ * holds (a generated key whose renewal failed, or a stored key past its expiry), so KeyExpired,
+ * with a warning on the transition into it. Unchanged before expiry or without an expiry.
+ */
+export function expiredOnFailure(
+  previous: ExternalLLMSecretStatus | undefined, conditions: Condition[], now: Date, label: string, generation: number | undefined,
+): { conditions: Condition[]; warning?: { reason: string; message: string } } {
+  const at = previous?.expiresAt ? new Date(previous.expiresAt) : undefined;
+  if (!at || Number.isNaN(at.getTime()) || at.getTime() > now.getTime()) return { conditions };
+  const message = `The key of ${label} expired at ${at.toISOString()}`;
+  const list = setCondition(conditions, { type: ConditionType.KeyExpired, status: 'True', reason: Reason.KeyExpired, message, observedGeneration: generation }, now);
+  return getCondition(previous, ConditionType.KeyExpired)?.status === 'True' ? { conditions: list } : { conditions: list, warning: { reason: Reason.KeyExpired, message } };
+}
