@@ -23,6 +23,7 @@ import { EventRecorder } from './kube/events.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLoopWatch, healthHandler, listen, metricsHandler } from './observability/server.js';
+import { GeneratedSource } from './generate/source.js';
 import { SourceRegistry } from './source/registry.js';
 import { DEFAULT_LIMITS } from './sync/render.js';
 
@@ -93,7 +94,9 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
     kube, events, metrics, log,
-    sources: new SourceRegistry([awsSource]),
+    sources: new SourceRegistry([awsSource, new GeneratedSource({
+      broker, accessRules: config.accessRules, defaultRegion: config.defaultRegion, generatorRole: config.generatorRole,
+    })]),
     recovery: controller.recovery,
     afterSecretWrite: overrides.afterSecretWrite,
     config: {
