@@ -50,6 +50,18 @@ const invalid: Array<[string, unknown, RegExp]> = [
   ['rollout target of unknown kind', { ...ok, rolloutRestartTargets: [{ kind: 'Pod', name: 'p' }] }, /kind/],
   ['expiry with two sources', { ...ok, expiry: { maxAge: '30d', tag: 'expires' } }, /exactly one of maxAge, property and tag/],
   ['bad sessionName', { ...ok, auth: { roleArn: role, sessionName: 'has space' } }, /sessionName/],
+  // spec.generate
+  ['both source and generate', { ...ok, generate: { bedrockApiKey: {} } }, /set exactly one of source and generate/],
+  ['generate with both kinds', { generate: { bedrockApiKey: {}, awsCredentials: {} }, dataFrom: {} }, /set exactly one of bedrockApiKey and awsCredentials/],
+  ['generate with no kind', { generate: {}, dataFrom: {} }, /set exactly one of bedrockApiKey and awsCredentials/],
+  ['Bedrock key lifetime over 12h', { generate: { bedrockApiKey: { lifetime: '13h' } }, provider: 'bedrock-api-key' }, /lifetime must be between 10s and 12h/],
+  ['Bedrock key lifetime in days', { generate: { bedrockApiKey: { lifetime: '1d' } }, provider: 'bedrock-api-key' }, /lifetime/],
+  ['credentials shorter than STS allows', { generate: { awsCredentials: { duration: '5m' } }, provider: 'bedrock-iam' }, /duration must be between 15m and 12h/],
+  ['generate with spec.expiry', { generate: { bedrockApiKey: {} }, provider: 'bedrock-api-key', expiry: { maxAge: '1d' } }, /a generated key carries its own expiry/],
+  ['Bedrock key with another preset', { generate: { bedrockApiKey: {} }, provider: 'openai' }, /with generate.bedrockApiKey use provider bedrock-api-key/],
+  ['credentials with the Bedrock key preset', { generate: { awsCredentials: {} }, provider: 'bedrock-api-key' }, /with generate.bedrockApiKey use provider bedrock-api-key/],
+  ['generate with auth.sessionDuration', { generate: { bedrockApiKey: {} }, provider: 'bedrock-api-key', auth: { roleArn: role, sessionDuration: '1h' } }, /instead of auth.sessionDuration/],
+  ['renewAtPercent out of range', { generate: { bedrockApiKey: {}, renewAtPercent: 99 }, provider: 'bedrock-api-key' }, /renewAtPercent/],
 ];
 
 describe('admission rejects invalid ExternalLLMSecrets', () => {
@@ -77,5 +89,13 @@ describe('admission rejects invalid ExternalLLMSecrets', () => {
     // Merge: type defaults to Opaque, which the Merge rule accepts.
     const merge = await createEls(ns, 'good3', { ...ok, target: { name: 'shared', creationPolicy: 'Merge' } });
     expect(merge.spec.target).toMatchObject({ creationPolicy: 'Merge', type: 'Opaque' });
+  });
+
+  it('accepts generated keys with every auth path, and defaults renewAtPercent to 80', async () => {
+    const bedrock = await createEls(ns, 'gen-bedrock', { generate: { bedrockApiKey: { region: 'us-west-2', lifetime: '12h' } }, provider: 'bedrock-api-key', auth: { serviceAccountRef: { name: 'litellm' }, roleArn: role } });
+    expect(bedrock.spec.generate).toEqual({ bedrockApiKey: { region: 'us-west-2', lifetime: '12h' }, renewAtPercent: 80 });
+    expect(bedrock.spec.source).toBeUndefined();
+    await createEls(ns, 'gen-creds', { generate: { awsCredentials: { duration: '1h' }, renewAtPercent: 60 }, provider: 'bedrock-iam', auth: { roleArn: role, externalId: { value: 'xid-123' } } });
+    await createEls(ns, 'gen-noauth', { generate: { bedrockApiKey: { lifetime: '1h30m' } }, dataFrom: {} });
   });
 });
