@@ -21,6 +21,8 @@ import {
 
 /** Sessions for a Bedrock API key: the key cannot outlive them, and STS caps chained ones at 1 hour. */
 export const BEDROCK_SESSION_SECONDS = 3600;
+/** A session outlives the key it signs by this much (the clock moves between STS and the signing). */
+const SESSION_MARGIN_SECONDS = 60;
 export const DEFAULT_CREDENTIALS_SECONDS = 3600;
 
 export type MintBedrockKey = (credentials: DedicatedSession['credentials'], region: string, expiresInSeconds: number) => Promise<string>;
@@ -115,7 +117,7 @@ export class GeneratedSource implements SecretSource {
     const spec = els.spec.generate!.bedrockApiKey!;
     const region = regionOf(els, this.#d.defaultRegion);
     const asked = spec.lifetime ? Math.floor(parseDuration(spec.lifetime)! / 1000) : undefined;
-    const session = await this.#d.broker.dedicatedSession(els, { roleArn: this.#generatorRoleFor(els), seconds: Math.min(asked ?? BEDROCK_SESSION_SECONDS, BEDROCK_SESSION_SECONDS) });
+    const session = await this.#d.broker.dedicatedSession(els, { roleArn: this.#generatorRoleFor(els), seconds: Math.min((asked ?? BEDROCK_SESSION_SECONDS) + SESSION_MARGIN_SECONDS, BEDROCK_SESSION_SECONDS) });
     // Never longer than asked, than 12 hours, or than the session whose credentials sign it.
     const sessionLeft = Math.floor((session.expiresAt.getTime() - this.#now()) / 1000);
     const seconds = Math.min(asked ?? MAX_BEDROCK_KEY_SECONDS, MAX_BEDROCK_KEY_SECONDS, sessionLeft);

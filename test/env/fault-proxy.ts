@@ -60,6 +60,11 @@ export class HttpFaultProxy {
   readonly stats: HttpFaultStats = { requests: 0, byOperation: {}, faults: emptyFaults() };
   /** Every AWS request seen: its operation and request body (what the operator asked, never an answer). */
   readonly requests: Array<{ operation: string; body: string }> = [];
+  /** With recordAnswers on: every answer forwarded from upstream (tests that must see what STS issued). */
+  readonly answers: Array<{ operation: string; status: number; body: string }> = [];
+  recordAnswers = false;
+  /** Forward the client's Host header (SigV4 signs it: needed in front of moto with IAM enforcement). */
+  preserveHost = false;
   url = '';
 
   private constructor(upstream: string) {
@@ -153,7 +158,7 @@ export class HttpFaultProxy {
         this.stats.faults.blackhole++;
         return;
       default:
-        this.#forward(req, res, body);
+        this.#forward(req, res, body, counted ? awsOperation(req, body) : 'moto-api');
     }
   }
 
@@ -168,10 +173,15 @@ export class HttpFaultProxy {
     res.end(json);
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-    const headers = { ...req.headers, host: this.#upstream.host };
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer, operation: string): void {
+    const headers = { ...req.headers, host: this.preserveHost ? req.headers.host : this.#upstream.host };
     const upstream = request({ host: this.#upstream.hostname, port: this.#upstream.port, method: req.method, path: req.url, headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      if (this.recordAnswers) {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => this.answers.push({ operation, status: answer.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      }
       answer.pipe(res);
     });
     upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });

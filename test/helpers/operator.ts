@@ -2,7 +2,7 @@
 // as the binary (startOperator), pointed at the test apiserver and moto, scoped to the test's
 // namespaces. Logs go at debug level to a JSONL file under the run's logs dir, which the leak
 // scan reads at the end of the suite.
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config.js';
@@ -21,6 +21,16 @@ export const TEST_HASH_KEY = 'test-hash-key-not-secret-0123456789abcdef';
 export interface TestOperator extends RunningOperator {
   /** Every log line this operator wrote, parsed. */
   lines: Array<Record<string, unknown>>;
+}
+
+/**
+ * Registers secret values that cannot carry a SECRETVALUE- marker (generated keys, STS
+ * credentials) for the final leak scan (test/zz-leak-scan.test.ts), which searches for them literally.
+ */
+export function registerLeakValues(suite: string, values: Iterable<string>): void {
+  const dir = join(getTestEnv().logsDir, 'leak-markers');
+  mkdirSync(dir, { recursive: true });
+  appendFileSync(join(dir, `${suite}-${process.pid}.txt`), [...values].map((v) => `${v}\n`).join(''));
 }
 
 export function operatorLogDir(): string {
