@@ -13,7 +13,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = parseConfig(argv, process.env);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    // The message says what is wrong (and what was probably meant); the whole usage would bury it.
+    process.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
   const log = createLogger(config.logLevel);

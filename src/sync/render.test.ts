@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { ExternalLLMSecretSpec } from '../crds/types.js';
+import type { ExternalLLMSecretSpec, ProviderPreset } from '../crds/types.js';
 import { PLAIN_STRING_PRESETS, PRESETS, PROVIDER_NAMES } from './presets.js';
 import { renderSecretData } from './render.js';
 import { Reason, SyncError } from './reasons.js';
@@ -111,7 +111,7 @@ describe('renderSecretData', () => {
 });
 
 describe('presets on plain-string secrets', () => {
-  const single = ['openai', 'anthropic', 'cohere', 'mistral', 'groq', 'xai', 'google-gemini', 'bedrock-api-key'];
+  const single: ProviderPreset[] = ['openai', 'anthropic', 'cohere', 'mistral', 'groq', 'xai', 'google-gemini', 'bedrock-api-key'];
 
   it('are the presets of one API key, whose required outputs all take that one value', () => {
     expect([...PLAIN_STRING_PRESETS].sort()).toEqual([...single].sort());
@@ -145,7 +145,7 @@ describe('presets on plain-string secrets', () => {
     ['bedrock-iam', /preset bedrock-iam reads a JSON object with AWS_ACCESS_KEY_ID \(JSON key AWS_ACCESS_KEY_ID, access_key_id.*\) and AWS_SECRET_ACCESS_KEY .*for example \{"AWS_ACCESS_KEY_ID": "...", "AWS_SECRET_ACCESS_KEY": "..."\}/],
     ['azure-openai', /preset azure-openai reads a JSON object with AZURE_OPENAI_API_KEY\/AZURE_API_KEY \(JSON key .*\), for example \{"AZURE_OPENAI_API_KEY": "..."\}/],
     ['litellm', /preset litellm reads a JSON object with LITELLM_MASTER_KEY/],
-  ])('multi-key preset %s on a plain string says what it expected, and how to copy the string whole', (provider, message) => {
+  ] as Array<[ProviderPreset, RegExp]>)('multi-key preset %s on a plain string says what it expected, and how to copy the string whole', (provider, message) => {
     const err = (() => { try { renderSecretData(spec({ provider }), src('sk-SECRETVALUE')); } catch (e) { return e as SyncError; } return undefined; })();
     expect(err?.reason).toBe(Reason.InvalidJSON);
     expect(err?.message).toMatch(message);
