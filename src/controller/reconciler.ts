@@ -9,7 +9,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
-import { DEFAULT_REFRESH_INTERVAL_MS, FAILED_RECHECK_MS } from '../defaults.js';
+import { DEFAULT_REFRESH_INTERVAL_MS } from '../defaults.js';
 import type { KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -105,9 +105,10 @@ export class ExternalLLMSecretReconciler {
       await this.#fail(els, failure);
       this.#report.failed(key, els, failure, this.#waitsFor(key, els, failure), started);
       if (failure.retryable) return { retry };
-      // Retrying cannot fix this one (bad content, a conflict, a refused role): look again at
-      // the next refresh, or sooner, since the cause may be fixed outside Kubernetes.
-      this.#schedule.remember(key, els, intervalMs === 0 ? FAILED_RECHECK_MS : Math.min(FAILED_RECHECK_MS, intervalMs));
+      // Retrying cannot fix this one (bad content, a conflict, a refused role), but it may be
+      // fixed outside Kubernetes: look again after 30 s, backing off to the refresh interval
+      // (a sync-once resource: to the default one). A spec change or force-sync looks at once.
+      this.#schedule.rememberFailure(key, els, intervalMs === 0 ? DEFAULT_REFRESH_INTERVAL_MS : intervalMs);
       return { requeueAfterMs: this.#schedule.untilNext(key) };
     }
   }
