@@ -241,6 +241,31 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(fixed.requeueAfterMs).toBe(600_000);
   });
 
+  it('keys envFrom cannot use: Ready=True, an EnvVarNames=False condition with the fix and one Warning event; gone once the keys are renamed', async () => {
+    const t = setup({ provider: undefined, dataFrom: {} });
+    t.source.value = '{"api-key":"sk-1","OK":"x"}';
+    await t.run();
+    expect(t.ready()).toMatchObject({ status: 'True', reason: 'Synced' });
+    const condition = () => t.kube.resources.get('team-a/llm')!.status?.conditions?.find((c) => c.type === 'EnvVarNames');
+    expect(condition()).toMatchObject({ status: 'False', reason: 'NotEnvVarNames', message: expect.stringContaining('api-key → API_KEY') as string });
+    expect(condition()?.message).toContain('dataFrom.rewrite: [{transform: UpperSnakeCase}]');
+    expect(t.events).toEqual(['Warning NotEnvVarNames', 'Normal Synced']);
+    // A new version, same keys: no second warning.
+    t.syncCache(); t.events.length = 0;
+    t.source.version = 'v2'; t.source.value = '{"api-key":"sk-2","OK":"x"}';
+    t.advance(2 * 3_600_000);
+    await t.run();
+    expect(t.events).toEqual(['Normal Updated']);
+    // Renamed: the condition goes.
+    t.syncCache(); t.events.length = 0;
+    const els = t.kube.resources.get('team-a/llm')!;
+    els.spec = { ...els.spec, dataFrom: { rewrite: [{ transform: 'UpperSnakeCase' }] } };
+    els.metadata.generation = 2;
+    await t.run();
+    expect(condition()).toBeUndefined();
+    expect(t.ready()).toMatchObject({ status: 'True' });
+  });
+
   it('a sync-once resource (refreshInterval 0) that fails backs off up to the default refresh interval', async () => {
     const t = setup({ refreshInterval: '0' });
     t.source.failOpen = new SyncError(Reason.ResourceNotFound, 'no such secret');

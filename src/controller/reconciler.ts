@@ -16,6 +16,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { SourceRead } from '../source/port.js';
 import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
+import { envFromConditions, envFromWarning } from '../sync/envfrom.js';
 import { expiresAt, expiryConditions } from '../sync/expiry.js';
 import { dataHash } from '../sync/hash.js';
 import { desiredSecret, liveDataHash, planSecret, type SecretPlan } from '../sync/plan.js';
@@ -172,11 +173,12 @@ export class ExternalLLMSecretReconciler {
     }, now);
     const restarts = await restartIfPending(this.#d, withRekeyedBaseline(els, hash, s.read), hash, ready, now);
     const expiry = expiryConditions(spec.expiry, s.expires, status, restarts.conditions, now, spec.source.secretId, generation);
-    for (const w of expiry.warnings) await this.#d.events.record(els, 'Warning', w.reason, w.message);
+    const envNames = envFromConditions(envFromWarning(spec, s.rendered.keys.map((k) => k.secretKey)), status, expiry.conditions, now, generation);
+    for (const w of [...expiry.warnings, ...envNames.warnings]) await this.#d.events.record(els, 'Warning', w.reason, w.message);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
     const next: ExternalLLMSecretStatus = {
       observedGeneration: generation,
-      conditions: expiry.conditions,
+      conditions: envNames.conditions,
       secretName: targetName,
       syncedVersionId: s.read.versionId,
       ...(s.read.createdDate ? { syncedVersionCreatedAt: s.read.createdDate.toISOString() } : {}),
