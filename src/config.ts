@@ -77,6 +77,8 @@ export interface Config {
 export const USAGE = `external-llm-secrets: syncs AWS Secrets Manager secrets into Kubernetes Secrets.
 
 Usage: external-llm-secrets [flags]
+       external-llm-secrets check -f resource.yaml [flags]   a dry run of one resource: which step fails and why
+                                                             (writes nothing; check --help)
 
   --kubeconfig PATH              kubeconfig to use (default: $KUBECONFIG, then in-cluster)
   --namespaces A,B               namespaces to watch (default: all; env WATCH_NAMESPACES)
