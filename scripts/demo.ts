@@ -3,6 +3,7 @@
 // AWS emulator, applies the CRD and examples/demo, runs the operator, shows what it synced,
 // rotates a key, and waits for Ctrl-C. `--non-interactive` stops after the rotation (the test
 // runs it that way). Values are shown masked, never whole.
+import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
@@ -11,12 +12,31 @@ import { FORCE_SYNC_ANNOTATION, GROUP, PLURAL, RESTARTED_AT_ANNOTATION, VERSION 
 import type { ExternalLLMSecret } from '../src/crds/types.js';
 import { createLogger } from '../src/observability/logger.js';
 import { startOperator } from '../src/operator.js';
-import { adminKubeConfig, applyCrds, createSecret, freePort, putSecretValue, repoRoot, startTestEnv, TEST_CREDENTIALS } from '../test/env/index.js';
+import { adminKubeConfig, applyCrds, createSecret, freePort, putSecretValue, repoRoot, startTestEnv, TEST_CREDENTIALS, toolPaths } from '../test/env/index.js';
 
 const NAMESPACE = 'demo';
 const interactive = !process.argv.includes('--non-interactive');
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A word as the shell reads it back: quoted only when it needs to be. */
+export function shellQuote(word: string): string {
+  return /^[-\w./=:@,+]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Prints a command exactly as a user would paste it, runs that same text through bash (so what
+ * is printed is what was proven to work), and prints its output unless asked not to.
+ */
+async function runPrinted(command: string, opts: { show?: boolean } = {}): Promise<void> {
+  say(`$ ${command}`);
+  // Asynchronously: the AWS emulator's proxy lives in this process and must keep answering.
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile('bash', ['-c', command], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout, stderr }));
+  });
+  if (r.code !== 0) throw new Error(`the printed command failed (exit ${r.code}): ${command}\n${r.stdout}${r.stderr}`);
+  if (opts.show ?? true) for (const line of r.stdout.trimEnd().split('\n')) say(`  ${line}`);
+}
 
 /** Shows that a value is there without showing it. */
 export function mask(value: string): string {
@@ -62,10 +82,11 @@ async function main(): Promise<void> {
 
     say('3. starting the operator');
     const metricsPort = await freePort();
+    // Deny by default: the demo namespace may read the demo's secrets with the operator's identity.
+    const accessRules = JSON.stringify([{ namespaces: [NAMESPACE], secrets: ['prod/llm/*'] }]);
     const config = parseConfig(['--namespaces', NAMESPACE, '--aws-endpoint', env.env.motoEndpoint, '--sts-endpoint', env.env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', '0', '--log-level', 'warn',
-      // Deny by default: the demo namespace may read the demo's secrets with the operator's identity.
-      '--access-rules', JSON.stringify([{ namespaces: [NAMESPACE], secrets: ['prod/llm/*'] }])], { ELS_HASH_KEY: 'demo-hash-key-not-secret-0123456789abcdef' });
+      '--access-rules', accessRules], { ELS_HASH_KEY: 'demo-hash-key-not-secret-0123456789abcdef' });
     const operator = await startOperator(config, { kubeConfig: kc, awsCredentials: TEST_CREDENTIALS, log: createLogger('warn', process.stderr) });
     stopOperator = operator.stop;
 
@@ -73,8 +94,10 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && !(await list()).every((e) => e.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))) await sleep(200);
 
-    say('\n$ kubectl get externalllmsecrets -n demo');
-    printTable(await list());
+    // kubectl is built with the other tools (test/env/tools.sh), from the apiserver's own module.
+    const kubectl = `${shellQuote(toolPaths.kubectl)} --kubeconfig ${shellQuote(env.env.kubeconfigPath)}`;
+    say('');
+    await runPrinted(`${kubectl} get externalllmsecrets -n ${NAMESPACE}`);
     say('\nSynced Secrets (values masked):');
     for (const name of ['openai', 'anthropic']) await printSecret(core, name);
     await printMetrics(metricsPort);
@@ -89,8 +112,19 @@ async function main(): Promise<void> {
     await printSecret(core, 'openai');
     say(`Deployment chat-api pod template annotation ${RESTARTED_AT_ANNOTATION}: ${before ?? '(none)'} -> ${await restartedAt(apps) ?? '(none)'}`);
 
-    say(`\nExplore with: kubectl --kubeconfig ${env.env.kubeconfigPath} get els,secrets -n demo`);
-    say(`AWS emulator (moto): ${env.env.motoEndpoint}   operator metrics: http://127.0.0.1:${metricsPort}/metrics`);
+    // Every command below is run once here, as printed, so each is known to work when pasted.
+    say('\n5. explore: these commands work as printed while the demo runs (each was just run)');
+    await runPrinted(`${kubectl} get els,secrets -n ${NAMESPACE}`);
+    await runPrinted(`${kubectl} describe els openai -n ${NAMESPACE}`, { show: false });
+    await runPrinted(`${kubectl} annotate els openai -n ${NAMESPACE} ${FORCE_SYNC_ANNOTATION}="$(date +%s)" --overwrite`, { show: false });
+    say('\n6. "why isn\'t my secret syncing?": a dry run of one resource, which writes nothing (README, Troubleshooting)');
+    await runPrinted([
+      `cd ${shellQuote(repoRoot)} &&`, 'AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing',
+      'bash scripts/with-node.sh node --import tsx src/main.ts check', `-n ${NAMESPACE} --name openai`,
+      `--kubeconfig ${shellQuote(env.env.kubeconfigPath)}`, `--aws-endpoint ${env.env.motoEndpoint} --sts-endpoint ${env.env.motoEndpoint}`,
+      `--access-rules ${shellQuote(accessRules)}`,
+    ].join(' '));
+    say(`\nAWS emulator (moto): ${env.env.motoEndpoint}   operator metrics: http://127.0.0.1:${metricsPort}/metrics`);
     if (interactive) {
       say('Press Ctrl-C to stop and clean up.');
       await new Promise(() => undefined);
@@ -99,16 +133,6 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-}
-
-function printTable(items: ExternalLLMSecret[]): void {
-  const rows = items.map((e) => {
-    const ready = e.status?.conditions?.find((c) => c.type === 'Ready');
-    return [e.metadata.name, ready?.status ?? '', ready?.reason ?? '', e.status?.secretName ?? '', e.status?.syncedAt ?? ''];
-  });
-  const header = ['NAME', 'READY', 'REASON', 'SECRET', 'LAST SYNC'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 3);
-  for (const row of [header, ...rows]) say(row.map((c, i) => c.padEnd(widths[i]!)).join('').trimEnd());
 }
 
 async function printSecret(core: CoreV1Api, name: string): Promise<void> {

@@ -46,7 +46,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund
 fi
 
-echo "[test] checking test tools (etcd, kube-apiserver, kube-controller-manager, helm, moto, node)" >&2
+echo "[test] checking test tools (etcd, kube-apiserver, kube-controller-manager, kubectl, helm, moto, node)" >&2
 bash test/env/tools.sh all
 
 echo "[test] type-checking src, tests and scripts" >&2

@@ -87,7 +87,7 @@ describe('parseConfig', () => {
   });
 
   it('refuses unknown flags', () => {
-    expect(() => parseConfig(['--namespace', 'a'], {})).toThrow(/Unknown option/);
+    expect(() => parseConfig(['--namespace', 'a'], {})).toThrow(/unknown flag --namespace: did you mean --namespaces\?/);
   });
 
   it('parses region maps', () => {
@@ -103,5 +103,30 @@ describe('parseConfig', () => {
     expect(legacy.accessRules).toEqual([{ namespaces: ['a'], roles: ['r'] }]);
     expect(legacy.deprecations.join()).toMatch(/deprecated.*--access-rules/);
     expect(parseConfig([], {}).accessRules).toEqual([]);
+  });
+});
+
+describe('unknown flags and bad durations', () => {
+  it.each([
+    [['--namspaces', 'a'], 'unknown flag --namspaces: did you mean --namespaces? (--help lists every flag)'],
+    [['--concurent=3'], 'unknown flag --concurent: did you mean --concurrent?'],
+    [['--acess-rules-file', 'x'], 'did you mean --access-rules-file?'],
+    [['--kubconfig', 'x'], 'did you mean --kubeconfig?'],
+    [['--leader'], 'did you mean --leader-elect?'],
+    [['--zzz'], 'unknown flag --zzz (--help lists every flag)'],
+    [['stray'], 'unexpected argument "stray": give flags as --flag VALUE or --flag=VALUE'],
+  ])('%j: %s', (args, message) => {
+    let error: unknown;
+    try { parseConfig(args, {}); } catch (e) { error = e; }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(message);
+  });
+
+  it.each([
+    [['--relist-interval', '5 minutes'], '--relist-interval must be a duration: write 5m, not "5 minutes"'],
+    [['--source-cache-ttl', '1.5h'], '--source-cache-ttl must be a duration: no decimals: write 1h30m, not "1.5h"'],
+    [['--lease-duration', 'soon'], '--lease-duration must be a duration: "soon" is not a whole number and a unit (ms, s, m, h, d), several in a row allowed, no spaces or decimals: for example 30s, 5m, 1h, 1h30m or 7d'],
+  ])('%j: %s', (args, message) => {
+    expect(() => parseConfig(args, {})).toThrow(message);
   });
 });

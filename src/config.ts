@@ -1,12 +1,12 @@
 // Operator configuration: flags and environment, parsed and validated once at start-up. Every
 // default is defined here, once.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import type { SessionTagMode } from './aws/credentials.js';
 import { LEADER_DEFAULTS } from './controller/leader.js';
 import { parseAccessRules, type AccessRule } from './policy/access.js';
-import { parseDuration } from './sync/duration.js';
+import { durationProblem, parseDuration } from './sync/duration.js';
 import { MIN_HASH_KEY_BYTES } from './sync/hash.js';
 import { DEFAULT_LIMITS } from './sync/render.js';
 
@@ -79,6 +79,8 @@ export interface Config {
 export const USAGE = `external-llm-secrets: syncs AWS Secrets Manager secrets into Kubernetes Secrets.
 
 Usage: external-llm-secrets [flags]
+       external-llm-secrets check -f resource.yaml [flags]   a dry run of one resource: which step fails and why
+                                                             (writes nothing; check --help)
 
   --kubeconfig PATH              kubeconfig to use (default: $KUBECONFIG, then in-cluster)
   --namespaces A,B               namespaces to watch (default: all; env WATCH_NAMESPACES)
@@ -129,7 +131,7 @@ Usage: external-llm-secrets [flags]
 export class ConfigError extends Error {}
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     strict: true,
     options: {
@@ -183,7 +185,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const duration = (name: string, text: string | undefined, fallback: string | number): number => {
     if (text === undefined) return typeof fallback === 'number' ? fallback : parseDuration(fallback)!;
     const ms = parseDuration(text);
-    if (ms === undefined) throw new ConfigError(`--${name} must be a duration such as 30s, 5m or 1h, not "${text}"`);
+    if (ms === undefined) throw new ConfigError(`--${name} must be a duration: ${durationProblem(text)}`);
     return ms;
   };
   // A timeout of 0 would mean "wait for ever", the very hang these flags exist to prevent.
@@ -244,6 +246,59 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     changeDetection: !(values['no-change-detection'] ?? false),
     batchGet: !(values['no-batch-get'] ?? false),
   };
+}
+
+/**
+ * parseArgs, with its errors for unknown flags and stray arguments turned into ConfigErrors that
+ * say what was probably meant ("--namspaces": did you mean --namespaces?).
+ */
+export function parseFlags<T extends ParseArgsConfig & { options: Record<string, unknown> }>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const message = (err as Error).message;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'(-{1,2}[^'=\s]+)/.exec(message)?.[1] ?? '';
+      const known = Object.keys(config.options);
+      const near = closest(flag.replace(/^-+/, ''), known);
+      throw new ConfigError(`unknown flag ${flag}${near ? `: did you mean --${near}?` : ''} (--help lists every flag)`);
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']*)'/.exec(message)?.[1] ?? '';
+      throw new ConfigError(`unexpected argument "${arg}": give flags as --flag VALUE or --flag=VALUE (--help lists every flag)`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new ConfigError(message);
+    throw err;
+  }
+}
+
+/** The candidate nearest to text by edit distance, when it is near enough to be a typo. */
+export function closest(text: string, candidates: string[]): string | undefined {
+  // A flag cut short ("--leader") means the shortest flag it begins.
+  const started = text.length >= 4 ? candidates.filter((c) => c.startsWith(text)).sort((a, b) => a.length - b.length)[0] : undefined;
+  if (started) return started;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(text, c);
+    if (d < bestDistance) { best = c; bestDistance = d; }
+  }
+  // A third of the length: "namspaces" → namespaces, "concurent" → concurrent, not "x" → "help".
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) && bestDistance < text.length) return best;
+  return undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 export function wantsHelp(argv: string[]): 'help' | 'version' | undefined {

@@ -8,5 +8,6 @@ export const DEFAULT_REFRESH_INTERVAL_MS = parseDuration(DEFAULT_REFRESH_INTERVA
 /** spec.expiry.warningWindow when unset. */
 export const DEFAULT_WARNING_WINDOW = '7d';
 export const DEFAULT_WARNING_WINDOW_MS = parseDuration(DEFAULT_WARNING_WINDOW)!;
-/** Non-retryable failures are looked at again after at most this long (the source may be fixed). */
-export const FAILED_RECHECK_MS = 5 * 60_000;
+/** A non-retryable failure is looked at again after this long, then twice as long each time up
+ * to the refresh interval (controller/schedule.ts failedRecheckDelay): the source may be fixed. */
+export const FAILED_RECHECK_FIRST_MS = 30_000;

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // The process: flags → config → operator; clean shutdown on SIGTERM and SIGINT.
+import { runCheck } from './check.js';
 import { ConfigError, parseConfig, USAGE, wantsHelp } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { CrdMissingError, startOperator, type RunningOperator } from './operator.js';
 import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<number> {
+  // `check`: a dry run of one resource (src/check.ts); it writes nothing and exits.
+  if (argv[0] === 'check') return runCheck(argv.slice(1), process.env, process.stdout);
   const asked = wantsHelp(argv);
   if (asked === 'help') { process.stdout.write(USAGE); return 0; }
   if (asked === 'version') { process.stdout.write(`external-llm-secrets ${VERSION}\n`); return 0; }
@@ -13,7 +16,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = parseConfig(argv, process.env);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    // The message says what is wrong (and what was probably meant); the whole usage would bury it.
+    process.stderr.write(`${(err as Error).message}\n`);
     return 2;
   }
   const log = createLogger(config.logLevel);

@@ -1,7 +1,7 @@
 // Bad input: valid specs over AWS content that does not fit them, deleted and missing secrets and
 // versions, target conflicts — each case, table-driven, asserts the Ready=False reason, a Warning
 // Event, that no value reaches status or events, and that the Secret synced before stays byte
-// for byte. Specs the apiserver must refuse are covered by the 27 admission cases of
+// for byte. Specs the apiserver must refuse are covered by the 30 admission cases of
 // test/crd.test.ts (not repeated here). Then fast-check properties of renderSecretData and the
 // key rewrites.
 import { randomBytes } from 'node:crypto';
@@ -71,7 +71,8 @@ const failures: Array<[string, FailCase]> = [
   // Content that is not JSON (or not an object) where JSON is needed.
   ['non-JSON text, data property', { value: (c) => `not json ${c.marker}`, reason: Reason.InvalidJSON, message: /not valid JSON/ }],
   ['non-JSON text, dataFrom', { value: (c) => `not json ${c.marker}`, spec: () => ({ data: null, dataFrom: {} } as never), reason: Reason.InvalidJSON }],
-  ['non-JSON text, provider preset', { value: (c) => `not json ${c.marker}`, spec: () => ({ data: null, provider: 'openai' } as never), reason: Reason.InvalidJSON }],
+  // Single-key presets take a plain-string key (accepted below); a multi-key preset says what it reads.
+  ['non-JSON text, multi-key preset', { value: (c) => `not json ${c.marker}`, spec: () => ({ data: null, provider: 'bedrock-iam' } as never), reason: Reason.InvalidJSON, message: /preset bedrock-iam reads a JSON object with AWS_ACCESS_KEY_ID .*AWS_SECRET_ACCESS_KEY.*data entry without property/ }],
   ['truncated JSON', { value: (c) => `{"api_key": "${c.marker}"`, reason: Reason.InvalidJSON }],
   ['JSON with a byte-order mark', { value: (c) => `\uFEFF{"api_key":"${c.marker}"}`, reason: Reason.InvalidJSON }],
   ['JSON array', { value: (c) => [c.marker, 'x'], reason: Reason.InvalidJSON, message: /array/ }],
@@ -152,6 +153,8 @@ const successes: Array<[string, OkCase]> = [
   ['invalid UTF-8 binary secret copied whole, byte for byte', { value: () => INVALID_UTF8, spec: { data: [{ secretKey: 'K' }] }, expected: () => ({ K: Buffer.from(INVALID_UTF8) }) }],
   ['a value of exactly 65,536 bytes', { value: () => ({ api_key: 'v'.repeat(65_536) }), spec: { data: K }, expected: () => txt({ K: 'v'.repeat(65_536) }) }],
   ['non-JSON text copied whole', { value: (c) => `plain ${c.marker}`, spec: { data: [{ secretKey: 'K' }] }, expected: (c) => txt({ K: `plain ${c.marker}` }) }],
+  ['plain-string key with the openai preset (surrounding newline trimmed)', { value: (c) => `${c.marker}\n`, spec: { provider: 'openai' }, expected: (c) => txt({ OPENAI_API_KEY: c.marker }) }],
+  ['plain-string key with the google-gemini preset (both names)', { value: (c) => c.marker, spec: { provider: 'google-gemini' }, expected: (c) => txt({ GOOGLE_API_KEY: c.marker, GEMINI_API_KEY: c.marker }) }],
   ['unicode values kept exactly', { value: (c) => ({ api_key: `ключ-🔑-${c.marker}` }), spec: { data: K }, expected: (c) => txt({ K: `ключ-🔑-${c.marker}` }) }],
   // Keys named like Object.prototype members are written like any other key (but "__proto__",
   // refused below).
@@ -169,8 +172,8 @@ async function retried<T>(fn: () => Promise<T>): Promise<T> {
 const awsPut = (target: string, id: string, v: AwsValue) => retried(() => putSecretValue(target, id, v instanceof Buffer ? new Uint8Array(v) : v));
 
 describe('bad AWS content and missing secrets: Ready=False with a reason, a Warning Event, the last good Secret unchanged', () => {
-  it(`has at least 40 cases with the 27 admission cases of test/crd.test.ts (${failures.length} + ${successes.length} here)`, () => {
-    expect(failures.length + successes.length + 27).toBeGreaterThanOrEqual(40);
+  it(`has at least 40 cases with the 30 admission cases of test/crd.test.ts (${failures.length} + ${successes.length} here)`, () => {
+    expect(failures.length + successes.length + 30).toBeGreaterThanOrEqual(40);
     expect(failures.length).toBeGreaterThanOrEqual(40);
   });
 

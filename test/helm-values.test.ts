@@ -28,6 +28,14 @@ describe('values schema', () => {
     expect(stderr).toContain("at '/podDisruptionBudget/enabled': got string, want boolean");
   });
 
+  it('checks the new values too: aggregated roles, PrometheusRule rules, extraObjects, the hash-key Secret key', () => {
+    const stderr = refused('new', 'rbac:\n  aggregateToEdit: "yes"\nprometheusRule:\n  extraRules:\n    - labels: {a: b}\nextraObjects: [42]\nhashKey:\n  existingSecretKey: ""\n');
+    expect(stderr).toContain("at '/rbac/aggregateToEdit': got string, want boolean");
+    expect(stderr).toMatch(/at '\/prometheusRule\/extraRules\/0'/);
+    expect(stderr).toContain("at '/extraObjects/0': got number, want string or object");
+    expect(stderr).toMatch(/at '\/hashKey\/existingSecretKey'/);
+  });
+
   it('refuses several replicas without leader election', () => {
     const r = helm(['template', 'x', CHART, '--set', 'replicaCount=2', '--set', 'leaderElect=false']);
     expect(r.code).not.toBe(0);

@@ -68,12 +68,17 @@ describe('mapping', () => {
     await createEls(n, 'plain', { source: { secretId }, data: [{ secretKey: 'KEY' }] });
     await waitForReady(n, 'plain', isReady);
     expect(decoded(await readSecret(n, 'plain'))).toEqual({ KEY: 'sk-plain-222' });
+    // A single-key preset takes the plain string as the key itself; status names no JSON key.
+    await createEls(n, 'plain-preset', { source: { secretId }, provider: 'openai' });
+    const els = await waitForReady(n, 'plain-preset', isReady);
+    expect(decoded(await readSecret(n, 'plain-preset'))).toEqual({ OPENAI_API_KEY: 'sk-plain-222' });
+    expect(els.status?.keys).toEqual([{ secretKey: 'OPENAI_API_KEY' }]);
   });
 
   it('applies every provider preset', async () => {
     const n = ns();
     const secretId = id('bundle');
-    await createSecret(moto, secretId, { api_key: 'k-333', access_key_id: 'AKIA333', secret_access_key: 'sak-333', region: 'eu-west-1', endpoint: 'https://az.example' });
+    await createSecret(moto, secretId, { api_key: 'k-333', access_key_id: 'AKIA333', secret_access_key: 'sak-333', region: 'eu-west-1', endpoint: 'https://az.example', master_key: 'mk-333' });
     for (const provider of PROVIDER_NAMES) await createEls(n, `p-${provider}`, { source: { secretId }, provider });
     const expected: Record<string, Record<string, string>> = {
       openai: { OPENAI_API_KEY: 'k-333' },
@@ -86,6 +91,7 @@ describe('mapping', () => {
       'google-gemini': { GOOGLE_API_KEY: 'k-333', GEMINI_API_KEY: 'k-333' },
       groq: { GROQ_API_KEY: 'k-333' },
       xai: { XAI_API_KEY: 'k-333' },
+      litellm: { LITELLM_MASTER_KEY: 'mk-333' },
     };
     for (const provider of PROVIDER_NAMES) {
       await waitForReady(n, `p-${provider}`, isReady);
@@ -106,6 +112,19 @@ describe('mapping', () => {
     expect(decoded(await readSecret(n, 'upper'))).toEqual({ API_KEY: 'a', BASE_URL: 'b', OPENAI_ORG: 'c' });
     expect(decoded(await readSecret(n, 'prefix'))).toEqual({ X_apiKey: 'a', 'X_base-url': 'b', X_openai_org: 'c' });
     expect(decoded(await readSecret(n, 'regexp'))).toEqual({ apiKey: 'a', 'base-url': 'b', OPENAI_org: 'c' });
+    // Keys envFrom cannot use ("base-url", "X_base-url"): Ready, with an EnvVarNames=False
+    // condition naming them and the fix, and a Warning event; none where every key is usable.
+    for (const name of ['prefix', 'regexp']) {
+      const els = await getEls(n, name);
+      expect(els.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      const condition = els.status?.conditions?.find((c) => c.type === 'EnvVarNames');
+      expect(condition, name).toMatchObject({ status: 'False', reason: 'NotEnvVarNames' });
+      expect(condition?.message).toContain(`${name === 'prefix' ? 'X_base-url → X_BASE_URL' : 'base-url → BASE_URL'}: not environment variable names`);
+      expect(condition?.message).toContain('Fix: add dataFrom.rewrite: [{transform: UpperSnakeCase}]');
+      const warning = await waitForEvent(n, name, 'NotEnvVarNames');
+      expect(warning.type).toBe('Warning');
+    }
+    expect((await getEls(n, 'upper')).status?.conditions?.map((c) => c.type)).toEqual(['Ready']);
   });
 });
 

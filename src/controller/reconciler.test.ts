@@ -185,7 +185,7 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(result.retry).toBeUndefined();
   });
 
-  it('a refused role: Ready=False RoleNotPermitted, no read, the Secret untouched, rechecked within 5 minutes', async () => {
+  it('a refused role: Ready=False RoleNotPermitted, no read, the Secret untouched, rechecked after 30 s', async () => {
     const t = setup();
     await t.synced();
     t.source.failOpen = new SyncError(Reason.RoleNotPermitted, 'role refused for team-a');
@@ -195,8 +195,88 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(t.kube.writes()).toEqual(['status llm']);
     expect(t.ready()).toMatchObject({ status: 'False', reason: 'RoleNotPermitted' });
     expect(t.secretValue()).toBe('sk-1');
-    expect(result.requeueAfterMs).toBeLessThanOrEqual(5 * 60_000);
+    expect(result.requeueAfterMs).toBe(30_000);
     expect(t.events).toEqual(['Warning SyncFailed']);
+  });
+
+  it('a failure retrying cannot fix backs off from 30 s to the refresh interval, and a spec change or force-sync looks at once and starts again from 30 s', async () => {
+    const t = setup({ refreshInterval: '10m' });
+    await t.synced();
+    t.advance(11 * 60_000);
+    t.source.failOpen = new SyncError(Reason.AccessDenied, 'GetSecretValue: AccessDeniedException');
+    const waits: Array<number | undefined> = [];
+    for (let i = 0; i < 7; i++) {
+      const result = await t.run();
+      expect(result.retry, 'not the retry path').toBeUndefined();
+      waits.push(result.requeueAfterMs);
+      // Early: not due, no call to the source.
+      const opens = t.source.calls.length;
+      t.advance(result.requeueAfterMs! - 1_000);
+      expect((await t.run()).requeueAfterMs).toBe(1_000);
+      expect(t.source.calls.length, 'nothing read before it is due').toBe(opens);
+      t.advance(1_000);
+    }
+    // random() = 0.5: no jitter. 30 s, doubling, capped at the 10 m interval.
+    expect(waits).toEqual([30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
+    expect(t.source.calls.filter((c) => c === 'open')).toHaveLength(7);
+
+    // A spec change: due at once, and the backoff starts again.
+    const opens = t.source.calls.length;
+    const els = t.kube.resources.get('team-a/llm')!;
+    els.metadata.generation = 2;
+    expect((await t.run()).requeueAfterMs).toBe(30_000);
+    expect(t.source.calls.length).toBe(opens + 1);
+    expect((await t.run()).requeueAfterMs, 'not due again right away').toBe(30_000);
+    t.advance(30_000);
+    expect((await t.run()).requeueAfterMs).toBe(60_000);
+    // A force-sync: the same.
+    els.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'now' };
+    expect((await t.run()).requeueAfterMs).toBe(30_000);
+    expect(t.source.calls.length).toBe(opens + 3);
+    // Fixed: a success, and the refresh interval again.
+    t.source.failOpen = undefined;
+    t.advance(30_000);
+    const fixed = await t.run();
+    expect(t.ready()).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(fixed.requeueAfterMs).toBe(600_000);
+  });
+
+  it('keys envFrom cannot use: Ready=True, an EnvVarNames=False condition with the fix and one Warning event; gone once the keys are renamed', async () => {
+    const t = setup({ provider: undefined, dataFrom: {} });
+    t.source.value = '{"api-key":"sk-1","OK":"x"}';
+    await t.run();
+    expect(t.ready()).toMatchObject({ status: 'True', reason: 'Synced' });
+    const condition = () => t.kube.resources.get('team-a/llm')!.status?.conditions?.find((c) => c.type === 'EnvVarNames');
+    expect(condition()).toMatchObject({ status: 'False', reason: 'NotEnvVarNames', message: expect.stringContaining('api-key → API_KEY') as string });
+    expect(condition()?.message).toContain('dataFrom.rewrite: [{transform: UpperSnakeCase}]');
+    expect(t.events).toEqual(['Warning NotEnvVarNames', 'Normal Synced']);
+    // A new version, same keys: no second warning.
+    t.syncCache(); t.events.length = 0;
+    t.source.version = 'v2'; t.source.value = '{"api-key":"sk-2","OK":"x"}';
+    t.advance(2 * 3_600_000);
+    await t.run();
+    expect(t.events).toEqual(['Normal Updated']);
+    // Renamed: the condition goes.
+    t.syncCache(); t.events.length = 0;
+    const els = t.kube.resources.get('team-a/llm')!;
+    els.spec = { ...els.spec, dataFrom: { rewrite: [{ transform: 'UpperSnakeCase' }] } };
+    els.metadata.generation = 2;
+    await t.run();
+    expect(condition()).toBeUndefined();
+    expect(t.ready()).toMatchObject({ status: 'True' });
+  });
+
+  it('a sync-once resource (refreshInterval 0) that fails backs off up to the default refresh interval', async () => {
+    const t = setup({ refreshInterval: '0' });
+    t.source.failOpen = new SyncError(Reason.ResourceNotFound, 'no such secret');
+    const waits: Array<number | undefined> = [];
+    for (let i = 0; i < 10; i++) {
+      const result = await t.run();
+      waits.push(result.requeueAfterMs);
+      t.advance(result.requeueAfterMs!);
+    }
+    expect(waits.slice(0, 3)).toEqual([30_000, 60_000, 120_000]);
+    expect(waits.at(-1)).toBe(3_600_000);
   });
 
   it('a retryable source error: Ready=False with the reason, the Secret untouched, retried within the refresh interval', async () => {

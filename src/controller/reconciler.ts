@@ -9,7 +9,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
-import { DEFAULT_REFRESH_INTERVAL_MS, FAILED_RECHECK_MS } from '../defaults.js';
+import { DEFAULT_REFRESH_INTERVAL_MS } from '../defaults.js';
 import type { KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -17,6 +17,7 @@ import type { SourceRead } from '../source/port.js';
 import { sourceLabel } from '../source/label.js';
 import type { SourceRegistry } from '../source/registry.js';
 import { parseDuration } from '../sync/duration.js';
+import { envFromConditions, envFromWarning } from '../sync/envfrom.js';
 import { expiredOnFailure, expiresAt, expiryConditions } from '../sync/expiry.js';
 import { dataHash } from '../sync/hash.js';
 import { desiredSecret, liveDataHash, planSecret, type SecretPlan } from '../sync/plan.js';
@@ -106,9 +107,10 @@ export class ExternalLLMSecretReconciler {
       await this.#fail(els, failure);
       this.#report.failed(key, els, failure, this.#waitsFor(key, els, failure), started);
       if (failure.retryable) return { retry };
-      // Retrying cannot fix this one (bad content, a conflict, a refused role): look again at
-      // the next refresh, or sooner, since the cause may be fixed outside Kubernetes.
-      this.#schedule.remember(key, els, intervalMs === 0 ? FAILED_RECHECK_MS : Math.min(FAILED_RECHECK_MS, intervalMs));
+      // Retrying cannot fix this one (bad content, a conflict, a refused role), but it may be
+      // fixed outside Kubernetes: look again after 30 s, backing off to the refresh interval
+      // (a sync-once resource: to the default one). A spec change or force-sync looks at once.
+      this.#schedule.rememberFailure(key, els, intervalMs === 0 ? DEFAULT_REFRESH_INTERVAL_MS : intervalMs);
       return { requeueAfterMs: this.#schedule.untilNext(key) };
     }
   }
@@ -172,11 +174,12 @@ export class ExternalLLMSecretReconciler {
     }, now);
     const restarts = await restartIfPending(this.#d, withRekeyedBaseline(els, hash, s.read), hash, ready, now);
     const expiry = expiryConditions(spec.expiry, s.expires, status, restarts.conditions, now, sourceLabel(els), generation);
-    for (const w of expiry.warnings) await this.#d.events.record(els, 'Warning', w.reason, w.message);
+    const envNames = envFromConditions(envFromWarning(spec, s.rendered.keys.map((k) => k.secretKey)), status, expiry.conditions, now, generation);
+    for (const w of [...expiry.warnings, ...envNames.warnings]) await this.#d.events.record(els, 'Warning', w.reason, w.message);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
     const next: ExternalLLMSecretStatus = {
       observedGeneration: generation,
-      conditions: expiry.conditions,
+      conditions: envNames.conditions,
       secretName: targetName,
       syncedVersionId: s.read.versionId,
       ...(s.read.createdDate ? { syncedVersionCreatedAt: s.read.createdDate.toISOString() } : {}),

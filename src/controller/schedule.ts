@@ -4,6 +4,7 @@
 // sync-once resource already Ready at its generation. Clock and randomness are injected.
 import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
+import { FAILED_RECHECK_FIRST_MS } from '../defaults.js';
 import { ConditionType, getCondition } from '../sync/status.js';
 import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
 
@@ -12,6 +13,20 @@ interface Memory {
   generation: number | undefined;
   forceToken: string | undefined;
   intervalMs: number;
+  /** Non-retryable failures in a row at this generation and force-sync token. */
+  failures?: number;
+}
+
+/**
+ * When to look again after the n-th non-retryable failure in a row (AccessDenied, a missing
+ * secret, bad content): 30 s, then doubling, never later than capMs (the refresh interval), so a
+ * broken resource costs a handful of reads in its first hour and one per interval after that,
+ * not one every few minutes. A fix outside Kubernetes (an IAM grant, the secret created) is
+ * seen within the current wait; a spec change or force-sync is looked at at once (isDue).
+ */
+export function failedRecheckDelay(failures: number, capMs: number, firstMs = FAILED_RECHECK_FIRST_MS): number {
+  const first = Math.min(firstMs, capMs);
+  return Math.min(capMs, first * 2 ** Math.min(Math.max(failures - 1, 0), 30));
 }
 
 export class RefreshSchedule {
@@ -58,6 +73,19 @@ export class RefreshSchedule {
       forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
       intervalMs: wait,
     });
+  }
+
+  /**
+   * A non-retryable failure: next look after failedRecheckDelay of the failures in a row, which
+   * a success, a spec change or a new force-sync token starts again from the first delay.
+   */
+  rememberFailure(key: string, els: ExternalLLMSecret, capMs: number): void {
+    const memory = this.#memory.get(key);
+    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const same = memory !== undefined && memory.generation === els.metadata.generation && memory.forceToken === forceToken;
+    const failures = (same ? memory.failures ?? 0 : 0) + 1;
+    this.remember(key, els, failedRecheckDelay(failures, capMs));
+    this.#memory.get(key)!.failures = failures;
   }
 
   /** Milliseconds until the next refresh; undefined for sync-once or unknown resources. */

@@ -4,6 +4,7 @@ import {
   CATEGORIES, CRD_NAME, GROUP, KIND, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION, PLURAL, SHORT_NAMES, SINGULAR, VERSION,
 } from './constants.js';
 import { DEFAULT_REFRESH_INTERVAL, DEFAULT_WARNING_WINDOW } from '../defaults.js';
+import { DURATION_FORMAT } from '../sync/duration.js';
 import { PROVIDER_NAMES } from '../sync/presets.js';
 
 type Schema = Record<string, unknown>;
@@ -15,6 +16,10 @@ const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0
 const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
+// A CEL rule instead of a pattern: a refused value gets a message with examples, not the regexp.
+const duration = (description: string, extra: Schema = {}): Schema => str(description, {
+  maxLength: 64, 'x-kubernetes-validations': [{ rule: `self.matches('${DURATION_PATTERN}')`, message: `must be ${DURATION_FORMAT}; not "5 minutes" or "1.5h"` }], ...extra,
+});
 const stringMap = (description: string): Schema => ({
   type: 'object', description, additionalProperties: { type: 'string' },
 });
@@ -128,7 +133,7 @@ const auth: Schema = {
     sessionName: str('Role session name. Defaults to one derived from the namespace and name.', {
       pattern: '^[A-Za-z0-9+=,.@_-]{2,64}$',
     }),
-    sessionDuration: str('Requested session duration (15m to 12h). Defaults to 1h.', { pattern: DURATION_PATTERN }),
+    sessionDuration: duration('Requested session duration (15m to 12h). Defaults to 1h.'),
   },
   'x-kubernetes-validations': [
     { rule: '!has(self.externalId) || has(self.roleArn)', message: 'externalId requires roleArn' },
@@ -230,8 +235,8 @@ const spec: Schema = {
       },
     },
     target,
-    refreshInterval: str('How often to re-read AWS (for example 30m, 1h, 1d). 0 syncs once. A random jitter of up to 10 percent spreads refreshes.', {
-      pattern: DURATION_PATTERN, default: DEFAULT_REFRESH_INTERVAL,
+    refreshInterval: duration('How often to re-read AWS (for example 30m, 1h, 1d). 0 syncs once. A random jitter of up to 10 percent spreads refreshes.', {
+      default: DEFAULT_REFRESH_INTERVAL,
     }),
     rolloutRestartTargets: {
       type: 'array',
@@ -250,10 +255,10 @@ const spec: Schema = {
       type: 'object',
       description: 'Warn before the key expires. Set one of maxAge, property and tag.',
       properties: {
-        maxAge: str('The key expires this long after its AWS version was created (for example 30d).', { pattern: DURATION_PATTERN }),
+        maxAge: duration('The key expires this long after its AWS version was created (for example 30d).'),
         property: str('JSON property of the secret holding an RFC 3339 expiry time.', { minLength: 1, maxLength: 1024 }),
         tag: str('AWS tag of the secret holding an RFC 3339 expiry time.', { minLength: 1, maxLength: 128 }),
-        warningWindow: str(`How long before expiry the KeyExpiring condition is set. Defaults to ${DEFAULT_WARNING_WINDOW}.`, { pattern: DURATION_PATTERN }),
+        warningWindow: duration(`How long before expiry the KeyExpiring condition is set. Defaults to ${DEFAULT_WARNING_WINDOW}.`),
       },
       'x-kubernetes-validations': [
         { rule: '[has(self.maxAge), has(self.property), has(self.tag)].filter(x, x).size() == 1', message: 'set exactly one of maxAge, property and tag' },

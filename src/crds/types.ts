@@ -12,7 +12,8 @@ export type ProviderPreset =
   | 'mistral'
   | 'google-gemini'
   | 'groq'
-  | 'xai';
+  | 'xai'
+  | 'litellm';
 
 export interface SourceSpec {
   secretId: string;

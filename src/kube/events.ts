@@ -19,6 +19,7 @@ export const EventReason = {
   RolloutRestartFailed: 'RolloutRestartFailed',
   KeyExpiring: 'KeyExpiring',
   KeyExpired: 'KeyExpired',
+  NotEnvVarNames: 'NotEnvVarNames',
 } as const;
 
 export interface EventSink {

@@ -70,7 +70,53 @@ export const PRESETS = {
   xai: [
     required('XAI_API_KEY', 'XAI_API_KEY', ...API_KEY),
   ],
+  // LiteLLM's proxy: its own keys, and the provider keys its config.yaml reads as
+  // os.environ/<NAME> (examples/litellm.yaml). Stored the way LiteLLM's own secret-manager
+  // integration stores them: one JSON object, the variable names as keys.
+  litellm: [
+    required('LITELLM_MASTER_KEY', 'LITELLM_MASTER_KEY', 'master_key', 'masterKey'),
+    optional('LITELLM_SALT_KEY', 'LITELLM_SALT_KEY', 'salt_key', 'saltKey'),
+    optional('DATABASE_URL', 'DATABASE_URL', 'database_url', 'databaseUrl'),
+    optional('REDIS_PASSWORD', 'REDIS_PASSWORD', 'redis_password'),
+    optional('OPENAI_API_KEY', 'OPENAI_API_KEY', 'openai_api_key'),
+    optional('ANTHROPIC_API_KEY', 'ANTHROPIC_API_KEY', 'anthropic_api_key'),
+    optional('AZURE_API_KEY', 'AZURE_API_KEY', 'AZURE_OPENAI_API_KEY', 'azure_api_key'),
+    optional('AZURE_API_BASE', 'AZURE_API_BASE', 'AZURE_OPENAI_ENDPOINT', 'azure_api_base'),
+    optional('AZURE_API_VERSION', 'AZURE_API_VERSION', 'OPENAI_API_VERSION', 'azure_api_version'),
+    optional('COHERE_API_KEY', 'COHERE_API_KEY', 'CO_API_KEY', 'cohere_api_key'),
+    optional('MISTRAL_API_KEY', 'MISTRAL_API_KEY', 'mistral_api_key'),
+    optional('GEMINI_API_KEY', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'gemini_api_key'),
+    optional('GROQ_API_KEY', 'GROQ_API_KEY', 'groq_api_key'),
+    optional('XAI_API_KEY', 'XAI_API_KEY', 'xai_api_key'),
+    optional('AWS_BEARER_TOKEN_BEDROCK', 'AWS_BEARER_TOKEN_BEDROCK', 'bedrock_api_key'),
+  ],
 } as const satisfies Record<string, readonly PresetOutput[]>;
 
 export type PresetName = keyof typeof PRESETS;
 export const PROVIDER_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/**
+ * Presets whose only required value is one API key (written under one or more names). Their
+ * secret may be that key as a plain string (`dev/llm/openai` = `sk-proj-...`), the most common
+ * way one key is stored; the JSON forms work as well.
+ */
+export const PLAIN_STRING_PRESETS: ReadonlySet<string> = new Set<PresetName>([
+  'openai', 'anthropic', 'cohere', 'mistral', 'groq', 'xai', 'google-gemini', 'bedrock-api-key',
+]);
+
+/**
+ * What a preset reads, for messages: each required value with the JSON keys it is looked up
+ * under, and an example object. Outputs that take the same value (CO_API_KEY and COHERE_API_KEY)
+ * are named together.
+ */
+export function describePreset(name: string): string {
+  const outputs = (PRESETS as Record<string, readonly PresetOutput[]>)[name] ?? [];
+  const groups = new Map<string, PresetOutput[]>();
+  for (const o of outputs.filter((x) => x.required)) {
+    const id = [...o.candidates].sort().join(',');
+    groups.set(id, [...(groups.get(id) ?? []), o]);
+  }
+  const needed = [...groups.values()].map((g) => `${g.map((o) => o.secretKey).join('/')} (JSON key ${g[0]!.candidates.slice(0, 4).join(', ')}${g[0]!.candidates.length > 4 ? ', ...' : ''})`);
+  const example = [...groups.values()].map((g) => `"${g[0]!.candidates[0]}": "..."`).join(', ');
+  return `preset ${name} reads a JSON object with ${needed.join(' and ')}, for example {${example}}`;
+}

@@ -35,6 +35,7 @@ export const Reason = {
   RestartFailed: 'RestartFailed',
   KeyExpiring: 'KeyExpiring',
   KeyExpired: 'KeyExpired',
+  NotEnvVarNames: 'NotEnvVarNames',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

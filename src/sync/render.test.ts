@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { ExternalLLMSecretSpec } from '../crds/types.js';
+import type { ExternalLLMSecretSpec, ProviderPreset } from '../crds/types.js';
+import { PLAIN_STRING_PRESETS, PRESETS, PROVIDER_NAMES } from './presets.js';
 import { renderSecretData } from './render.js';
 import { Reason, SyncError } from './reasons.js';
 import type { SourceSecret } from './source.js';
@@ -104,5 +107,82 @@ describe('renderSecretData', () => {
     const r = renderSecretData(spec({ data: [{ secretKey: 'K' }] }), { secretId: 'x', versionId: 'v', secretBinary: bin });
     expect([...r.data.K!]).toEqual([0, 255, 1]);
     expect(reasonOf(() => renderSecretData(spec({ data: [{ secretKey: 'K', property: 'a' }] }), { secretId: 'x', versionId: 'v', secretBinary: bin }))).toBe(Reason.BinaryNotSupported);
+  });
+});
+
+describe('presets on plain-string secrets', () => {
+  const single: ProviderPreset[] = ['openai', 'anthropic', 'cohere', 'mistral', 'groq', 'xai', 'google-gemini', 'bedrock-api-key'];
+
+  it('are the presets of one API key, whose required outputs all take that one value', () => {
+    expect([...PLAIN_STRING_PRESETS].sort()).toEqual([...single].sort());
+    for (const name of PROVIDER_NAMES.filter((n) => PLAIN_STRING_PRESETS.has(n))) {
+      const required = PRESETS[name].filter((o) => o.required).map((o) => [...o.candidates].sort().join());
+      expect(new Set(required).size, name).toBe(1);
+    }
+  });
+
+  it.each(single)('%s takes the whole string as the key, written under every required name', (provider) => {
+    const r = renderSecretData(spec({ provider }), src('sk-proj-plain-0001'));
+    const required = PRESETS[provider as keyof typeof PRESETS].filter((o) => o.required).map((o) => o.secretKey);
+    expect(text(r)).toEqual(Object.fromEntries(required.map((k) => [k, 'sk-proj-plain-0001'])));
+    // No JSON key was used: status.keys says the whole SecretString.
+    expect(r.keys).toEqual(required.sort().map((secretKey) => ({ secretKey })));
+  });
+
+  it('trims surrounding whitespace (a key saved from a file ends in a newline) and unwraps a JSON string', () => {
+    expect(text(renderSecretData(spec({ provider: 'openai' }), src('  sk-1\n')))).toEqual({ OPENAI_API_KEY: 'sk-1' });
+    expect(text(renderSecretData(spec({ provider: 'openai' }), src(JSON.stringify('sk-2'))))).toEqual({ OPENAI_API_KEY: 'sk-2' });
+    expect(reasonOf(() => renderSecretData(spec({ provider: 'openai' }), src('  \n')))).toBe(Reason.InvalidValue);
+  });
+
+  it('a JSON object is still read as JSON, and other JSON is refused', () => {
+    expect(text(renderSecretData(spec({ provider: 'openai' }), src({ api_key: 'sk-3' })))).toEqual({ OPENAI_API_KEY: 'sk-3' });
+    expect(reasonOf(() => renderSecretData(spec({ provider: 'openai' }), src([1])))).toBe(Reason.InvalidJSON);
+    expect(reasonOf(() => renderSecretData(spec({ provider: 'openai' }), src('42')))).toBe(Reason.InvalidJSON);
+  });
+
+  it.each([
+    ['bedrock-iam', /preset bedrock-iam reads a JSON object with AWS_ACCESS_KEY_ID \(JSON key AWS_ACCESS_KEY_ID, access_key_id.*\) and AWS_SECRET_ACCESS_KEY .*for example \{"AWS_ACCESS_KEY_ID": "...", "AWS_SECRET_ACCESS_KEY": "..."\}/],
+    ['azure-openai', /preset azure-openai reads a JSON object with AZURE_OPENAI_API_KEY\/AZURE_API_KEY \(JSON key .*\), for example \{"AZURE_OPENAI_API_KEY": "..."\}/],
+    ['litellm', /preset litellm reads a JSON object with LITELLM_MASTER_KEY/],
+  ] as Array<[ProviderPreset, RegExp]>)('multi-key preset %s on a plain string says what it expected, and how to copy the string whole', (provider, message) => {
+    const err = (() => { try { renderSecretData(spec({ provider }), src('sk-SECRETVALUE')); } catch (e) { return e as SyncError; } return undefined; })();
+    expect(err?.reason).toBe(Reason.InvalidJSON);
+    expect(err?.message).toMatch(message);
+    expect(err?.message).toContain('use a data entry without property (data: [{secretKey: MY_KEY}])');
+    expect(err?.message).not.toContain('SECRETVALUE');
+  });
+
+  it('a preset with a data entry that reads a property still needs JSON, and says why', () => {
+    const err = (() => { try { renderSecretData(spec({ provider: 'openai', data: [{ secretKey: 'X', property: 'x' }] }), src('sk-4')); } catch (e) { return e as SyncError; } return undefined; })();
+    expect(err?.reason).toBe(Reason.InvalidJSON);
+    expect(err?.message).toMatch(/data entries with a property read a JSON object; to copy the whole SecretString into one key/);
+  });
+
+  it('a single-key preset on JSON without its key mentions the plain-string form', () => {
+    const err = (() => { try { renderSecretData(spec({ provider: 'groq' }), src({ other: 'x' })); } catch (e) { return e as SyncError; } return undefined; })();
+    expect(err?.reason).toBe(Reason.MissingProperty);
+    expect(err?.message).toContain('or store the key alone, as a plain string');
+  });
+});
+
+describe('litellm preset', () => {
+  it('writes what examples/litellm.yaml needs: every os.environ/<NAME> its config reads, from the documented JSON', () => {
+    const docs = parseAllDocuments(readFileSync(new URL('../../examples/litellm.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as { kind: string; spec?: ExternalLLMSecretSpec; data?: Record<string, string> });
+    const els = docs.find((d) => d.kind === 'ExternalLLMSecret')!;
+    const config = docs.find((d) => d.kind === 'ConfigMap')!.data!['config.yaml']!;
+    const referenced = [...config.matchAll(/os\.environ\/([A-Z0-9_]+)/g)].map((m) => m[1]!);
+    expect(referenced).toEqual(expect.arrayContaining(['LITELLM_MASTER_KEY', 'DATABASE_URL', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY']));
+    const stored = { LITELLM_MASTER_KEY: 'sk-master', LITELLM_SALT_KEY: 'salt', DATABASE_URL: 'postgresql://db', OPENAI_API_KEY: 'sk-o', ANTHROPIC_API_KEY: 'sk-a' };
+    const r = renderSecretData(els.spec!, src(stored));
+    expect(text(r)).toEqual(stored);
+    for (const name of referenced) expect(Object.keys(r.data), name).toContain(name);
+  });
+
+  it('needs the master key; accepts snake_case spellings; leaves absent providers out', () => {
+    expect(reasonOf(() => renderSecretData(spec({ provider: 'litellm' }), src({ OPENAI_API_KEY: 'x' })))).toBe(Reason.MissingProperty);
+    const r = renderSecretData(spec({ provider: 'litellm' }), src({ master_key: 'sk-m', database_url: 'postgresql://x', openai_api_key: 'sk-o', AZURE_OPENAI_API_KEY: 'az' }));
+    expect(text(r)).toEqual({ LITELLM_MASTER_KEY: 'sk-m', DATABASE_URL: 'postgresql://x', OPENAI_API_KEY: 'sk-o', AZURE_API_KEY: 'az' });
+    expect(r.keys).toContainEqual({ secretKey: 'LITELLM_MASTER_KEY', property: 'master_key' });
   });
 });

@@ -1,7 +1,7 @@
 // Builds the desired Secret data from a spec and one source secret. Pure: no I/O, no clock.
 // Every failure is a SyncError whose message names keys and properties, never values.
 import type { DataMapping, ExternalLLMSecretSpec, KeyMapping } from '../crds/types.js';
-import { PRESETS, type PresetName } from './presets.js';
+import { describePreset, PLAIN_STRING_PRESETS, PRESETS, type PresetName } from './presets.js';
 import { Reason, SyncError } from './reasons.js';
 import { rewriteKey } from './rewrite.js';
 import type { SourceSecret } from './source.js';
@@ -31,7 +31,12 @@ export function renderSecretData(
   const id = source.secretId;
   const entries = new Map<string, { value: Buffer; property?: string }>();
   const needsJson = spec.dataFrom !== undefined || spec.provider !== undefined || (spec.data ?? []).some((d) => d.property !== undefined);
-  const json = needsJson ? parseJsonObject(source) : undefined;
+  // A single-key preset alone (no dataFrom, no data entry with a property) also takes a secret
+  // that is the key itself, not JSON.
+  const plainOk = spec.provider !== undefined && PLAIN_STRING_PRESETS.has(spec.provider)
+    && spec.dataFrom === undefined && !(spec.data ?? []).some((d) => d.property !== undefined);
+  const plain = plainOk ? plainKey(source) : undefined;
+  const json = needsJson && plain === undefined ? parseJsonObject(source, jsonHint(spec)) : undefined;
 
   if (spec.dataFrom && json) {
     for (const [property, raw] of Object.entries(json)) {
@@ -43,12 +48,19 @@ export function renderSecretData(
       entries.set(key, { value: encodeValue(raw, id, property, spec.dataFrom.asJson ?? false), property });
     }
   }
+  if (spec.provider && plain !== undefined) {
+    // The whole string is the key: every required output takes it, the optional ones stay unset.
+    for (const output of PRESETS[spec.provider as PresetName] ?? []) {
+      if (output.required) entries.set(output.secretKey, { value: Buffer.from(plain, 'utf8') });
+    }
+  }
   if (spec.provider && json) {
     for (const output of PRESETS[spec.provider as PresetName] ?? []) {
       const property = output.candidates.find((c) => json[c] !== undefined && json[c] !== null);
       if (property === undefined) {
         if (output.required) {
-          throw new SyncError(Reason.MissingProperty, `secret ${id}: preset ${spec.provider} needs one of the JSON keys ${output.candidates.join(', ')} for ${output.secretKey}`);
+          const plainHint = PLAIN_STRING_PRESETS.has(spec.provider) ? ' (or store the key alone, as a plain string)' : '';
+          throw new SyncError(Reason.MissingProperty, `secret ${id}: preset ${spec.provider} needs one of the JSON keys ${output.candidates.join(', ')} for ${output.secretKey}${plainHint}`);
         }
         continue;
       }
@@ -94,7 +106,7 @@ function wholeValue(source: SourceSecret): Buffer {
   throw new SyncError(Reason.InvalidValue, `secret ${source.secretId}: version ${source.versionId} has no value`);
 }
 
-function parseJsonObject(source: SourceSecret): JsonObject {
+function parseJsonObject(source: SourceSecret, hint: string): JsonObject {
   if (source.secretString === undefined) {
     throw new SyncError(Reason.BinaryNotSupported, `secret ${source.secretId}: binary secrets can only be copied whole (a data entry without property)`);
   }
@@ -103,12 +115,40 @@ function parseJsonObject(source: SourceSecret): JsonObject {
     parsed = JSON.parse(source.secretString);
   } catch {
     // The parser's message can quote the input: do not pass it on.
-    throw new SyncError(Reason.InvalidJSON, `secret ${source.secretId}: SecretString is not valid JSON`);
+    throw new SyncError(Reason.InvalidJSON, `secret ${source.secretId}: SecretString is not valid JSON; ${hint}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new SyncError(Reason.InvalidJSON, `secret ${source.secretId}: SecretString is JSON but not an object (${Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed})`);
+    throw new SyncError(Reason.InvalidJSON, `secret ${source.secretId}: SecretString is JSON but not an object (${Array.isArray(parsed) ? 'array' : parsed === null ? 'null' : typeof parsed}); ${hint}`);
   }
   return parsed as JsonObject;
+}
+
+/** What to do about a secret that is not a JSON object, for the spec at hand. */
+function jsonHint(spec: ExternalLLMSecretSpec): string {
+  const whole = 'to copy the whole SecretString into one key, use a data entry without property (data: [{secretKey: MY_KEY}])';
+  if (spec.dataFrom !== undefined) return `dataFrom reads the keys of a JSON object; ${whole}`;
+  if ((spec.data ?? []).some((d) => d.property !== undefined)) return `data entries with a property read a JSON object; ${whole}`;
+  const alone = PLAIN_STRING_PRESETS.has(spec.provider ?? '') ? ' (or the key alone, as a plain string)' : '';
+  return `${describePreset(spec.provider ?? '')}${alone}; ${whole}`;
+}
+
+/**
+ * For a single-key preset: the key itself when the SecretString is not a JSON object (plain
+ * text, or a JSON string), surrounding whitespace trimmed (a key saved from a file often ends in
+ * a newline; API keys have no whitespace). undefined: it is a JSON object, read as such.
+ */
+function plainKey(source: SourceSecret): string | undefined {
+  if (source.secretString === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(source.secretString);
+  } catch {
+    parsed = undefined;
+  }
+  const text = typeof parsed === 'string' ? parsed.trim() : parsed === undefined ? source.secretString.trim() : undefined;
+  if (text === undefined) return undefined; // a JSON object, array, number...: the JSON path explains
+  if (text === '') throw new SyncError(Reason.InvalidValue, `secret ${source.secretId}: SecretString is empty`);
+  return text;
 }
 
 /** Dotted path lookup; a top-level key that itself contains dots wins over nesting. */

@@ -6,6 +6,8 @@ export const ConditionType = {
   KeyExpiring: 'KeyExpiring',
   KeyExpired: 'KeyExpired',
   RolloutRestart: 'RolloutRestart',
+  /** False while some key cannot be used through envFrom (sync/envfrom.ts); absent otherwise. */
+  EnvVarNames: 'EnvVarNames',
 } as const;
 
 /** Sets one condition; lastTransitionTime moves only when the status flips. */

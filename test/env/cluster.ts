@@ -1,5 +1,6 @@
 // A real, minimal Kubernetes control plane for tests: etcd + kube-apiserver + kube-controller-manager
-// (garbage collector, namespace and service-account controllers), all on 127.0.0.1, no kubelet.
+// (garbage collector, namespace, service-account and ClusterRole aggregation controllers), all on
+// 127.0.0.1, no kubelet.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -95,7 +96,8 @@ async function startControllerManager(dir: string, logsDir: string, kubeconfigPa
   mkdirSync(certDir);
   return startProcess('kube-controller-manager', toolPaths.kubeControllerManager, [
     `--kubeconfig=${kubeconfigPath}`,
-    '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller',
+    // clusterrole-aggregation: the chart's aggregated view/edit ClusterRoles (test/helm-chart.test.ts).
+    '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller',
     `--root-ca-file=${pki.caCert}`,
     '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${certDir}`,
     '--leader-elect=false', '--profiling=false', '--v=1',

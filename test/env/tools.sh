@@ -18,11 +18,11 @@ log() { printf '[tools] %s\n' "$*" >&2; }
 # One build at a time per tool, even when two runs start together.
 with_lock() { local name=$1; shift; exec {fd}>"$CACHE/.$name.lock"; flock "$fd"; "$@"; exec {fd}>&-; }
 
-build_kube() {
-  local out="$CACHE/kubernetes-v$K8S_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" ]]; then return; fi
-  log "building kube-apiserver and kube-controller-manager v$K8S_VERSION from the Go module (first run only, 10-20 minutes on 2 cores)"
-  local work; work=$(mktemp -d)
+# A module that requires k8s.io/kubernetes at $K8S_VERSION with every staging module pinned to its
+# matching v0.x release (the kubernetes module replaces them with local paths, which `go build`
+# of a dependency cannot follow). $1: the work directory; the rest: packages tools.go imports.
+kube_module() {
+  local work=$1; shift
   local minor="0.${K8S_VERSION#1.}"
   local staging=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
     cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
@@ -35,16 +35,49 @@ build_kube() {
     echo "require k8s.io/kubernetes v$K8S_VERSION"
     for s in "${staging[@]}"; do echo "replace k8s.io/$s => k8s.io/$s v$minor"; done
   } > "$work/go.mod"
-  printf 'package main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\nimport _ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\nfunc main() {}\n' > "$work/tools.go"
+  { echo "package main"; for p in "$@"; do echo "import _ \"$p\""; done; echo "func main() {}"; } > "$work/tools.go"
   (cd "$work" && go mod tidy >&2)
-  local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.}"
-  ld="${ld%.*}"  # gitMinor without the patch
+}
+
+# -ldflags: stripped, with the version `kubectl version` and /version report.
+kube_ldflags() {
+  local minor="${K8S_VERSION#1.}"; minor="${minor%%.*}"
+  local ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  done
+  echo "$ld"
+}
+
+build_kube() {
+  local out="$CACHE/kubernetes-v$K8S_VERSION"
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" ]]; then return; fi
+  log "building kube-apiserver and kube-controller-manager v$K8S_VERSION from the Go module (first run only, 10-20 minutes on 2 cores)"
+  local work; work=$(mktemp -d)
+  kube_module "$work" k8s.io/kubernetes/cmd/kube-apiserver/app k8s.io/kubernetes/cmd/kube-controller-manager/app
+  local ld; ld=$(kube_ldflags)
   mkdir -p "$out.tmp"
   (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2)
   log "kube-apiserver built; building kube-controller-manager"
   (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager >&2)
   rm -rf "$out" "$work"; mv "$out.tmp" "$out"
   log "kubernetes v$K8S_VERSION ready in $out"
+}
+
+# kubectl, from the same kubernetes module and version as the apiserver: for the demo's hints and
+# for poking at the test cluster. Its own directory, so an existing apiserver cache is kept and
+# only kubectl is added. After build_kube it reuses most compiled packages (client-go, apimachinery).
+build_kubectl() {
+  local out="$CACHE/kubectl-v$K8S_VERSION"
+  if [[ -x "$out/kubectl" ]]; then return; fi
+  log "building kubectl v$K8S_VERSION from the Go module (first run only, a few minutes)"
+  local started=$SECONDS
+  local work; work=$(mktemp -d)
+  kube_module "$work" k8s.io/kubernetes/cmd/kubectl
+  mkdir -p "$out.tmp"
+  (cd "$work" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl >&2)
+  rm -rf "$out" "$work"; mv "$out.tmp" "$out"
+  log "kubectl v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
 }
 
 build_etcd() {
@@ -109,6 +142,7 @@ what="${1:-all}"
 case "$what" in
   node) with_lock node install_node ;;
   kube) with_lock kube build_kube ;;
+  kubectl) with_lock kubectl build_kubectl ;;
   etcd) with_lock etcd build_etcd ;;
   helm) with_lock helm build_helm ;;
   moto) with_lock moto install_moto ;;
@@ -118,6 +152,7 @@ case "$what" in
     with_lock etcd build_etcd
     with_lock helm build_helm
     with_lock kube build_kube
+    with_lock kubectl build_kubectl
     ;;
-  *) echo "usage: $0 [all|node|kube|etcd|helm|moto]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|node|kube|kubectl|etcd|helm|moto]" >&2; exit 2 ;;
 esac

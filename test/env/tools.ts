@@ -20,6 +20,7 @@ export const cacheDir = process.env.ELS_CACHE_DIR ?? join(homedir(), '.cache', '
 export const toolPaths = {
   kubeApiserver: join(cacheDir, `kubernetes-v${versions.kubernetes}`, 'kube-apiserver'),
   kubeControllerManager: join(cacheDir, `kubernetes-v${versions.kubernetes}`, 'kube-controller-manager'),
+  kubectl: join(cacheDir, `kubectl-v${versions.kubernetes}`, 'kubectl'),
   etcd: join(cacheDir, `etcd-v${versions.etcd}`, 'etcd'),
   helm: join(cacheDir, `helm-v${versions.helm}`, 'helm'),
   motoServer: join(cacheDir, `moto-${versions.moto}`, 'bin', 'moto_server'),
