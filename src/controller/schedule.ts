@@ -9,6 +9,8 @@ import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
 
 interface Memory {
   at: number;
+  /** The key's markDue count when the refresh that set this memory began. */
+  marks: number;
   generation: number | undefined;
   forceToken: string | undefined;
   intervalMs: number;
@@ -16,6 +18,9 @@ interface Memory {
 
 export class RefreshSchedule {
   readonly #memory = new Map<string, Memory>();
+  /** markDue counts per key, and the count each refresh in progress began with. */
+  readonly #marks = new Map<string, number>();
+  readonly #checking = new Map<string, number>();
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -28,6 +33,8 @@ export class RefreshSchedule {
   isDue(key: string, els: ExternalLLMSecret, intervalMs: number): boolean {
     const memory = this.#memory.get(key);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const marks = this.#marks.get(key) ?? 0;
+    this.#checking.set(key, marks);
     if (!memory) {
       const settled = getCondition(els.status, ConditionType.Ready)?.status === 'True'
         && els.status?.observedGeneration === els.metadata.generation
@@ -36,6 +43,7 @@ export class RefreshSchedule {
     }
     if (memory.generation !== els.metadata.generation || memory.forceToken !== forceToken) return true;
     if (memory.intervalMs === 0) return false;
+    if (marks > memory.marks) return true;
     return this.#now() >= memory.at + memory.intervalMs;
   }
 
@@ -47,7 +55,10 @@ export class RefreshSchedule {
     const now = this.#now();
     const aligned = gridKey !== undefined && intervalMs > 0;
     const wait = intervalMs === 0 ? 0 : aligned ? intervalMs : jitteredInterval(intervalMs, this.#random);
+    const marks = this.#checking.get(key) ?? this.#memory.get(key)?.marks ?? 0;
+    this.#checking.delete(key);
     this.#memory.set(key, {
+      marks,
       at: aligned ? nextAlignedRefresh(now, intervalMs, `${gridKey}|${intervalMs}`) - wait : now,
       generation: els.metadata.generation,
       forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
@@ -62,7 +73,18 @@ export class RefreshSchedule {
     return Math.max(0, memory.at + memory.intervalMs - this.#now());
   }
 
+  /**
+   * Due at the next check, whatever the interval (a change event named the key's source; sync-once
+   * resources excepted). A mark made while a refresh is in progress holds for the next one: that
+   * refresh may have looked before the change.
+   */
+  markDue(key: string): void {
+    this.#marks.set(key, (this.#marks.get(key) ?? 0) + 1);
+  }
+
   forget(key: string): void {
     this.#memory.delete(key);
+    this.#marks.delete(key);
+    this.#checking.delete(key);
   }
 }
