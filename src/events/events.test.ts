@@ -195,3 +195,16 @@ describe('RefreshSchedule.markDue', () => {
     expect(s.isDue('a/one', r, 0)).toBe(false);
   });
 });
+
+describe('flags', () => {
+  it('--events-queue-url and --events-poll-multiplier', async () => {
+    const { parseConfig, ConfigError } = await import('../config.js');
+    const plain = parseConfig([], {});
+    expect([plain.eventsQueueUrl, plain.eventsPollMultiplier]).toEqual([undefined, 10]);
+    expect(parseConfig(['--events-queue-url', 'https://sqs.us-east-1.amazonaws.com/111122223333/q', '--events-poll-multiplier', '4'], {}))
+      .toMatchObject({ eventsQueueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/q', eventsPollMultiplier: 4 });
+    expect(parseConfig([], { ELS_EVENTS_QUEUE_URL: 'http://127.0.0.1:1/123456789012/q' }).eventsQueueUrl).toBe('http://127.0.0.1:1/123456789012/q');
+    expect(() => parseConfig(['--events-queue-url', 'arn:aws:sqs:us-east-1:1:q'], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--events-poll-multiplier', '0'], {})).toThrow(ConfigError);
+  });
+});
