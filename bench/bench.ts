@@ -9,6 +9,7 @@
 //                    [--concurrent 20] [--skip-rotation] [--precreate] [--no-change-detection] [--no-batch-get]
 //                    [--compiled]   (run tsc's output, as the image does, instead of node --import tsx)
 //                    [--cpu-prof]   (V8 CPU profile of the operator into the run's logs dir, with a top-20 summary)
+//                    [--events] [--events-poll-multiplier 10]  (event-driven refresh: EventBridge → SQS in moto)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -22,6 +23,7 @@ import {
   adminKubeConfig, adminRequest, allowAllPolicy, applyCrds, createRole, createSecret, createTestNamespace, freePort,
   getTestEnv, putSecretValue, repoRoot, startTestEnv, WRITE_VERBS, type RunningTestEnv,
 } from '../test/env/index.js';
+import { createEventsQueue, putSecretsManagerEvent } from '../test/env/events.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -43,11 +45,13 @@ const { values: opt } = parseArgs({
     'no-batch-get': { type: 'boolean', default: false },
     compiled: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    events: { type: 'boolean', default: false },
+    'events-poll-multiplier': { type: 'string', default: '10' },
     help: { type: 'boolean', default: false },
   },
 });
 if (opt.help) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 11).map((l) => l.slice(3)).join('\n') + '\n');
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 12).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
 }
 const positiveInt = (name: string, text: string): number => {
@@ -72,6 +76,8 @@ const SOURCE_LABEL = 'bench.llmsecrets.dev/source';
 const JITTER = 0.1; // src/controller/backoff.ts JITTER_FRACTION
 const COMPILED_DIR = join(repoRoot, 'bench', '.build');
 const POLL_MS = N > 3000 ? 2000 : 500;
+const EVENTS = opt.events;
+const EVENTS_MULTIPLIER = positiveInt('events-poll-multiplier', opt['events-poll-multiplier']);
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -422,7 +428,12 @@ async function rotate(moto: string, plans: Plan[]): Promise<Rotation> {
   const targets = new Map<string, number>(); // ns/name → secret
   for (const p of plans) if (chosen.includes(p.secret)) targets.set(`${p.namespace}/${p.name}`, p.secret);
   const putAt = new Map<number, number>();
-  await Promise.all(chosen.map(async (s) => { await putSecretValue(moto, secretName(s), { api_key: keyValue(s, 2) }); putAt.set(s, Date.now()); }));
+  await Promise.all(chosen.map(async (s) => {
+    await putSecretValue(moto, secretName(s), { api_key: keyValue(s, 2) });
+    putAt.set(s, Date.now());
+    // moto emits no CloudTrail events: put the one AWS would deliver (test/env/events.ts).
+    if (EVENTS) await putSecretsManagerEvent(moto, 'PutSecretValue', secretName(s));
+  }));
   log(`rotated ${chosen.length} secrets used by ${targets.size} resources; waiting for every Secret to hold the new value`);
   const seen = new Map<string, number>();
   const selector = `${SOURCE_LABEL} in (${chosen.map((s) => `s${s}`).join(',')})`;
@@ -501,6 +512,11 @@ async function main(): Promise<void> {
   mkdirSync(opLogDir, { recursive: true });
   const opLog = join(opLogDir, 'bench-operator.log');
   const opArgs = [...(CHANGE_DETECTION ? [] : ['--no-change-detection']), ...(BATCH_GET ? [] : ['--no-batch-get'])];
+  if (EVENTS) {
+    const q = await createEventsQueue(moto, `bench-events-${Date.now()}`);
+    opArgs.push('--events-queue-url', q.queueUrl, '--events-poll-multiplier', String(EVENTS_MULTIPLIER));
+    log(`events: EventBridge rule → SQS ${q.queueUrl}; polling at ${REFRESH} × ${EVENTS_MULTIPLIER}`);
+  }
 
   let created: { first: number; last: number };
   let preCpu: Record<string, number>;
@@ -586,7 +602,19 @@ async function main(): Promise<void> {
   rows.push(['steady: apiserver writes (unchanged cycle)', `${steady.apiserverWritesTotal} ${fmt(steady.apiserverWrites)}`, '0', pass(steady.apiserverWritesTotal === 0)]);
   rows.push(['steady: operator CPU per window', `${steady.cpuSeconds} s (${round((100 * steady.cpuSeconds) / steady.seconds)}% of a core)`, '', '']);
   if (rotation) {
-    rows.push([`rotation of ${rotation.secrets} secrets (${rotation.kubernetesSecrets} Secrets): p50 / max`, `${rotation.p50Seconds} s / ${rotation.maxSeconds} s${rotation.timedOut ? ` (${rotation.timedOut} never)` : ''}`, '< 70 s p100', pass(rotation.timedOut === 0 && rotation.maxSeconds < 70)]);
+    const limit = EVENTS ? 5 : 70;
+    rows.push([`rotation of ${rotation.secrets} secrets (${rotation.kubernetesSecrets} Secrets): p50 / max`, `${rotation.p50Seconds} s / ${rotation.maxSeconds} s${rotation.timedOut ? ` (${rotation.timedOut} never)` : ''}`, `< ${limit} s p100`, pass(rotation.timedOut === 0 && rotation.maxSeconds < limit)]);
+    if (rotationDelta) rows.push(['  calls per rotated secret: Secrets Manager; SQS', `${round(rotationDelta.awsSecretsManager / rotation.secrets, 2)} ${fmt(rotationDelta.aws, 'secretsmanager/')}; ${round(sumPrefix(rotationDelta.aws, 'sqs/') / rotation.secrets, 2)} ${fmt(rotationDelta.aws, 'sqs/')}`, '', '']);
+  }
+  {
+    // Idle cost per hour (no rotation). Polling: the measured cycle, every refreshInterval. Events:
+    // the same cycle every refreshInterval × multiplier (ceil(M/100) listings per account, as the
+    // polling run measures) plus the SQS long polls measured in the steady window.
+    const windowH = steady.seconds / 3600;
+    const sqsPerHour = round(sumPrefix(steady.aws, 'sqs/') / windowH, 0);
+    const cycle = EVENTS ? Math.ceil(M / 100) : steady.awsSecretsManager;
+    const smPerHour = round(cycle * (3_600_000 / (REFRESH_MS! * (EVENTS ? EVENTS_MULTIPLIER : 1))), 0);
+    rows.push([`idle calls per hour: Secrets Manager + SQS${EVENTS ? ` (polling ${REFRESH} × ${EVENTS_MULTIPLIER})` : ` (polling ${REFRESH})`}`, `${smPerHour} + ${sqsPerHour} = ${smPerHour + sqsPerHour} (SQS in the window: ${fmt(steady.aws, 'sqs/')})`, '', '']);
   }
   rows.push(['operator STS calls, whole run', `${end.aws ? total(Object.fromEntries(Object.entries(end.aws).filter(([k]) => k.startsWith('sts/')))) : 0} ${fmt(end.aws, 'sts/')}`, `≤ ${distinctSessions} AssumeRole + 1 GetCallerIdentity`, pass(sumPrefix(end.aws, 'sts/AssumeRole/') <= distinctSessions)]);
   rows.push(['operator peak RSS (VmHWM)', `${peakRssMb} MB (idle at start ${round(idle.rssKb / 1024)} MB; at cold-start end ${coldPeakRssMb} MB)`, N <= 1000 ? '< 150 MB' : '', N <= 1000 ? pass(peakRssMb < 150) : '']);
@@ -596,7 +624,7 @@ async function main(): Promise<void> {
   const result = {
     startedAt: startedAt.toISOString(),
     machine: { ...m, loadAverageAtStart: loadAtStart },
-    options: { operator: opt.compiled ? 'node bench/.build/src/main.js (tsc output)' : 'node --import tsx src/main.ts', resources: N, secrets: M, namespaces: K, roles: ROLES.length, refreshInterval: REFRESH, concurrent: CONCURRENT, createConcurrency: CREATE_CONCURRENCY, precreate: opt.precreate, changeDetection: CHANGE_DETECTION, batchGet: BATCH_GET, rotateSecrets: ROTATE },
+    options: { operator: opt.compiled ? 'node bench/.build/src/main.js (tsc output)' : 'node --import tsx src/main.ts', resources: N, secrets: M, namespaces: K, roles: ROLES.length, refreshInterval: REFRESH, concurrent: CONCURRENT, createConcurrency: CREATE_CONCURRENCY, precreate: opt.precreate, changeDetection: CHANGE_DETECTION, batchGet: BATCH_GET, rotateSecrets: ROTATE, events: EVENTS, eventsPollMultiplier: EVENTS ? EVENTS_MULTIPLIER : undefined },
     coldStart: {
       secondsFromFirstCreate: round((allReadyAt - created.first) / 1000, 2),
       secondsFromOperatorStart: round((allReadyAt - spawnAt) / 1000, 2),
@@ -619,7 +647,7 @@ async function main(): Promise<void> {
 
   const w = [Math.max(...rows.map((r) => r[0].length)), Math.min(90, Math.max(...rows.map((r) => r[1].length))), Math.max(...rows.map((r) => r[2].length))];
   const line = (r: string[]) => `| ${r[0]!.padEnd(w[0]!)} | ${r[1]!.padEnd(w[1]!)} | ${r[2]!.padEnd(w[2]!)} | ${r[3]!.padEnd(4)} |`;
-  process.stdout.write(`\nexternal-llm-secrets benchmark: ${N} ExternalLLMSecrets, ${M} AWS secrets, ${K} namespaces, 2 roles, refresh ${REFRESH}, change detection ${CHANGE_DETECTION ? 'on' : 'off'}\n`);
+  process.stdout.write(`\nexternal-llm-secrets benchmark: ${N} ExternalLLMSecrets, ${M} AWS secrets, ${K} namespaces, 2 roles, refresh ${REFRESH}, change detection ${CHANGE_DETECTION ? 'on' : 'off'}${EVENTS ? `, events on (polling × ${EVENTS_MULTIPLIER})` : ''}\n`);
   process.stdout.write(`machine: ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}; load average at start ${loadAtStart.join(' ')}, at end ${m.loadAverage.join(' ')}\n\n`);
   process.stdout.write(`${line(['measure', 'measured', 'target', ''])}\n${line(['-'.repeat(w[0]!), '-'.repeat(w[1]!), '-'.repeat(w[2]!), '----'])}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);

@@ -25,6 +25,8 @@ export const DEFAULTS = {
   awsConnectTimeout: '5s',
   awsRequestTimeout: '30s',
   kubeRequestTimeout: '30s',
+  // Event-driven refresh (src/events)
+  eventsPollMultiplier: 10,
 };
 
 export interface Config {
@@ -74,6 +76,11 @@ export interface Config {
   changeDetection: boolean;
   /** BatchGetSecretValue for reads due together. */
   batchGet: boolean;
+  // Event-driven refresh (src/events)
+  /** SQS queue an EventBridge rule fills with Secrets Manager change events; none: polling only. */
+  eventsQueueUrl?: string;
+  /** With events on (and the queue answering), polling runs at refreshInterval × this. */
+  eventsPollMultiplier: number;
 }
 
 export const USAGE = `external-llm-secrets: syncs AWS Secrets Manager secrets into Kubernetes Secrets.
@@ -124,6 +131,10 @@ Usage: external-llm-secrets [flags]
   --no-aws-identity-check        skip sts:GetCallerIdentity at start-up
   --no-change-detection          read every due secret instead of asking ListSecrets which changed
   --no-batch-get                 read secrets one by one instead of BatchGetSecretValue
+  --events-queue-url URL         SQS queue of Secrets Manager change events (EventBridge rule): the leader
+                                 requeues the resources of a changed secret at once (env ELS_EVENTS_QUEUE_URL)
+  --events-poll-multiplier N     with events on, poll at refreshInterval × N, the safety net; back to
+                                 refreshInterval while the queue does not answer (default ${DEFAULTS.eventsPollMultiplier})
   --version                      print the version and exit
   --help                         print this help and exit
 `;
@@ -172,6 +183,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       'no-aws-identity-check': { type: 'boolean' },
       'no-change-detection': { type: 'boolean' },
       'no-batch-get': { type: 'boolean' },
+      'events-queue-url': { type: 'string' },
+      'events-poll-multiplier': { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -245,6 +258,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     checkAwsIdentity: !(values['no-aws-identity-check'] ?? false),
     changeDetection: !(values['no-change-detection'] ?? false),
     batchGet: !(values['no-batch-get'] ?? false),
+    ...eventsConfig(values['events-queue-url'] ?? env.ELS_EVENTS_QUEUE_URL, int('events-poll-multiplier', values['events-poll-multiplier'], DEFAULTS.eventsPollMultiplier, 1)),
   };
 }
 
@@ -299,6 +313,15 @@ function editDistance(a: string, b: string): number {
     row = next;
   }
   return row[b.length]!;
+}
+
+/** --events-queue-url must be a queue URL: http(s)://host/<account>/<queue name>. */
+function eventsConfig(url: string | undefined, multiplier: number): Pick<Config, 'eventsQueueUrl' | 'eventsPollMultiplier'> {
+  if (url === undefined || url === '') return { eventsPollMultiplier: multiplier };
+  if (!/^https?:\/\/[^/]+\/\d{12}\/[A-Za-z0-9_-]{1,80}(\.fifo)?$/.test(url)) {
+    throw new ConfigError(`--events-queue-url must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/111122223333/llm-secret-events, not "${url}"`);
+  }
+  return { eventsQueueUrl: url, eventsPollMultiplier: multiplier };
 }
 
 export function wantsHelp(argv: string[]): 'help' | 'version' | undefined {

@@ -20,6 +20,7 @@ import { ExternalLLMSecretReconciler } from './controller/reconciler.js';
 import { CRD_NAME } from './crds/constants.js';
 import { httpCode, KubeClient } from './kube/client.js';
 import { EventRecorder } from './kube/events.js';
+import { EventRefresh } from './events/event-refresh.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { EventLoopWatch, healthHandler, listen, metricsHandler } from './observability/server.js';
@@ -44,6 +45,8 @@ export interface RunningOperator {
   metrics: Metrics;
   log: Logger;
   isLeader(): boolean;
+  /** Event-driven refresh, with --events-queue-url. */
+  eventRefresh?: EventRefresh;
   /** Releases the lease, drains the queue and stops every watch and server. */
   stop(): Promise<void>;
 }
@@ -90,7 +93,20 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     fetcher: new BatchFetcher(log, { enabled: config.batchGet }),
     versions: config.changeDetection ? new VersionIndex(config.refreshShareWindowMs, log) : undefined,
   });
-  controller.setReconciler(new ExternalLLMSecretReconciler({
+  // Event-driven refresh (src/events): change events from an SQS queue requeue the resources of
+  // a changed secret; polling stretches to refreshInterval × --events-poll-multiplier meanwhile.
+  let reconciler: ExternalLLMSecretReconciler | undefined;
+  const eventRefresh = config.eventsQueueUrl ? new EventRefresh({
+    queueUrl: config.eventsQueueUrl, pollMultiplier: config.eventsPollMultiplier, defaultRegion: config.defaultRegion,
+    clients, credentials: overrides.awsCredentials,
+    resources: () => controller.listResources(), regionOf: (els) => awsSource.regionOf(els),
+    invalidate: (match) => awsSource.invalidate(match), markDue: (key) => reconciler?.markDue(key),
+    queue: controller.queue, metrics, log,
+  }) : undefined;
+  const afterSecretWrite = eventRefresh
+    ? (key: string) => { eventRefresh.latency.written(key); overrides.afterSecretWrite?.(key); }
+    : overrides.afterSecretWrite;
+  controller.setReconciler(reconciler = new ExternalLLMSecretReconciler({
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
     kube, events, metrics, log,
@@ -98,7 +114,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
       broker, accessRules: config.accessRules, defaultRegion: config.defaultRegion, generatorRole: config.generatorRole,
     })]),
     recovery: controller.recovery,
-    afterSecretWrite: overrides.afterSecretWrite,
+    afterSecretWrite,
+    pollIntervalMs: eventRefresh ? (ms) => eventRefresh.pollIntervalMs(ms) : undefined,
     config: {
       hashKey,
       limits: { ...DEFAULT_LIMITS, maxValueBytes: config.maxValueBytes },
@@ -115,7 +132,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     ready: () => {
       if (!controller.synced) return { ok: false, detail: 'caches not synced' };
       if (isLeader() && !controller.healthy) return { ok: false, detail: 'a watch is down and restarting' };
-      return { ok: true, detail: isLeader() ? 'ok (leader)' : 'ok (standby)' };
+      const note = isLeader() && eventRefresh?.note ? `; ${eventRefresh.note}` : '';
+      return { ok: true, detail: `${isLeader() ? 'ok (leader)' : 'ok (standby)'}${note}` };
     },
   };
   if (config.metricsPort > 0) servers.push(await listen(config.metricsPort, metricsHandler(metrics.registry)));
@@ -128,19 +146,21 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     leader = new LeaderElector({
       kube, namespace: config.leaseNamespace, name: config.leaseName, identity: config.identity,
       leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs, log,
-      onStartedLeading: () => controller.startWorkers(),
-      onStoppedLeading: () => { void controller.queue.stop(); (overrides.onLostLeadership ?? (() => process.exit(1)))(); },
+      onStartedLeading: () => { controller.startWorkers(); eventRefresh?.start(); },
+      onStoppedLeading: () => { void eventRefresh?.stop(); void controller.queue.stop(); (overrides.onLostLeadership ?? (() => process.exit(1)))(); },
     });
     leader.start();
   } else {
     controller.startWorkers();
+    eventRefresh?.start();
   }
 
   let stopping: Promise<void> | undefined;
   return {
-    controller, metrics, log, isLeader,
+    controller, metrics, log, isLeader, eventRefresh,
     stop: () => {
       stopping ??= (async () => {
+        await eventRefresh?.stop();
         await leader?.release();
         await controller.stop();
         sources.stop();

@@ -3,6 +3,7 @@
 // SDK's own connection and request timeouts: without them an endpoint that accepts TCP and never
 // answers (a black-holed VPC endpoint) holds a worker for ever.
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { Metrics } from '../observability/metrics.js';
@@ -39,7 +40,7 @@ interface StackClient {
   };
 }
 
-export function countCalls(client: StackClient, service: 'secretsmanager' | 'sts', metrics: Metrics | undefined): void {
+export function countCalls(client: StackClient, service: 'secretsmanager' | 'sts' | 'sqs', metrics: Metrics | undefined): void {
   if (!metrics) return;
   const mw = (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
     const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
@@ -94,6 +95,23 @@ export class AwsClientFactory {
       countCalls(client as unknown as StackClient, service, this.#metrics);
       cache.set(key, client);
     }
+    return client;
+  }
+
+  /**
+   * The operator's own SQS client for the events queue (src/events), counted like the others. Its
+   * request timeout covers a 20 s long poll; the queue URL's host is the endpoint (SDK default),
+   * so a VPC endpoint or an emulator is named by the URL itself.
+   */
+  sqs(region: string, credentials: Credentials | undefined, longPollSeconds: number): SQSClient {
+    const client = new SQSClient({
+      region, ...(credentials ? { credentials } : {}), maxAttempts: this.#endpoints.maxAttempts,
+      requestHandler: requestHandlerOptions({
+        connectTimeoutMs: this.#endpoints.connectTimeoutMs,
+        requestTimeoutMs: Math.max(this.#endpoints.requestTimeoutMs, (longPollSeconds + 10) * 1000),
+      }),
+    });
+    countCalls(client as unknown as StackClient, 'sqs', this.#metrics);
     return client;
   }
 

@@ -18,6 +18,9 @@ export type Fetch = () => Promise<SourceSecret>;
 interface Entry {
   promise: Promise<SourceSecret>;
   fetchedAt?: number;
+  region: string;
+  secretId: string;
+  arn?: string;
 }
 
 export const cacheKey = (k: SourceKey): string =>
@@ -55,13 +58,25 @@ export class SourceCache {
     this.#metrics?.sourceCache.inc({ result: 'miss' });
     // Expired values are swept out; the sweep starts with the first value, not in the constructor.
     this.#sweep ??= setInterval(() => this.#evictExpired(), Math.max(1_000, this.#ttlMs)).unref();
-    const fresh: Entry = { promise: fetch() };
+    const fresh: Entry = { promise: fetch(), region: key.region, secretId: key.secretId };
     this.#entries.set(k, fresh);
     fresh.promise.then(
-      () => { fresh.fetchedAt = Date.now(); },
+      (value) => { fresh.fetchedAt = Date.now(); fresh.arn = value.arn; },
       () => { if (this.#entries.get(k) === fresh) this.#entries.delete(k); },
     );
     return fresh.promise;
+  }
+
+  /**
+   * A change event named these secrets: drop their values, settled or in flight (a read in flight
+   * may have started before the change; whoever awaits it keeps it, later requests read again).
+   */
+  invalidate(match: (region: string, ids: Array<string | undefined>) => boolean): number {
+    let dropped = 0;
+    for (const [k, e] of this.#entries) {
+      if (match(e.region, [e.secretId, e.arn])) { this.#entries.delete(k); dropped++; }
+    }
+    return dropped;
   }
 
   stop(): void {

@@ -11,7 +11,7 @@ import type { AwsClientFactory } from './clients.js';
 import type { CredentialBroker } from './credentials.js';
 import { describeTags, regionOfArn } from './secrets-manager.js';
 import type { SourceCache } from './source-cache.js';
-import type { VersionIndex } from './version-index.js';
+import type { SecretMatch, VersionIndex } from './version-index.js';
 
 export interface AwsSourceDeps {
   broker: Pick<CredentialBroker, 'resolve'>;
@@ -67,6 +67,21 @@ export class AwsSecretsManagerSource implements SecretSource {
       const decision = decideSecret(this.#d.accessRules, namespace, sourceOf(els).secretId);
       if (!decision.allowed) throw new SyncError(Reason.SourceNotPermitted, decision.why);
     }
+  }
+
+  /**
+   * A change event named these secrets (src/events): forget their cached values and versions, so
+   * the next check of each asks AWS once more (one DescribeSecret, one read, shared by every
+   * resource on the secret), not once per resource.
+   */
+  invalidate(match: SecretMatch): void {
+    this.#d.versions?.invalidate(match);
+    this.#d.sources.invalidate(match);
+  }
+
+  /** The region a resource reads from: spec.source.region, its ARN's, or the default. */
+  regionOf(els: ExternalLLMSecret): string {
+    return this.#region(els);
   }
 
   #region(els: ExternalLLMSecret): string {

@@ -52,6 +52,11 @@ export class WorkQueue {
     if (this.#running > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** add() takes keys (not stopped). */
+  get accepting(): boolean {
+    return !this.#stopped;
+  }
+
   add(key: string): void {
     if (this.#stopped) return;
     this.#hooks.onAdd?.();

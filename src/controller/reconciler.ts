@@ -55,6 +55,8 @@ export interface ReconcilerDeps {
   recovery?: RecoveryBoard;
   /** Test hook: runs right after a Secret write, before rollout restarts and status. */
   afterSecretWrite?: (key: string) => void;
+  /** The polling interval for a refreshInterval (event-driven refresh stretches it; src/events). */
+  pollIntervalMs?: (refreshIntervalMs: number) => number;
   now?: () => Date;
   random?: () => number;
 }
@@ -98,7 +100,7 @@ export class ExternalLLMSecretReconciler {
     // Retries never wait longer than the refresh interval: a resource is never staler than it asks.
     const retry = { maxDelayMs: intervalMs === 0 ? undefined : intervalMs };
     try {
-      const result = await this.#sync(key, els, intervalMs);
+      const result = await this.#sync(key, els, this.#d.pollIntervalMs?.(intervalMs) ?? intervalMs);
       this.#transient.delete(key);
       this.#report.succeeded(key, els, result, started);
       return result.restartFailed ? { retry } : { requeueAfterMs: result.requeueAfterMs };
@@ -113,6 +115,11 @@ export class ExternalLLMSecretReconciler {
       this.#schedule.rememberFailure(key, els, intervalMs === 0 ? DEFAULT_REFRESH_INTERVAL_MS : intervalMs);
       return { requeueAfterMs: this.#schedule.untilNext(key) };
     }
+  }
+
+  /** A change event named this resource's source: its next reconcile checks it (src/events). */
+  markDue(key: string): void {
+    this.#schedule.markDue(key);
   }
 
   async #sync(key: string, els: ExternalLLMSecret, intervalMs: number): Promise<SyncOutcome> {

@@ -10,6 +10,8 @@ import { jitteredInterval, nextAlignedRefresh } from './backoff.js';
 
 interface Memory {
   at: number;
+  /** The key's markDue count when the refresh that set this memory began. */
+  marks: number;
   generation: number | undefined;
   forceToken: string | undefined;
   intervalMs: number;
@@ -31,6 +33,9 @@ export function failedRecheckDelay(failures: number, capMs: number, firstMs = FA
 
 export class RefreshSchedule {
   readonly #memory = new Map<string, Memory>();
+  /** markDue counts per key, and the count each refresh in progress began with. */
+  readonly #marks = new Map<string, number>();
+  readonly #checking = new Map<string, number>();
   readonly #now: () => number;
   readonly #random: () => number;
 
@@ -43,6 +48,8 @@ export class RefreshSchedule {
   isDue(key: string, els: ExternalLLMSecret, intervalMs: number): boolean {
     const memory = this.#memory.get(key);
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+    const marks = this.#marks.get(key) ?? 0;
+    this.#checking.set(key, marks);
     if (!memory) {
       const settled = getCondition(els.status, ConditionType.Ready)?.status === 'True'
         && els.status?.observedGeneration === els.metadata.generation
@@ -52,6 +59,7 @@ export class RefreshSchedule {
     }
     if (memory.generation !== els.metadata.generation || memory.forceToken !== forceToken) return true;
     if (memory.intervalMs === 0) return false;
+    if (marks > memory.marks) return true;
     return this.#now() >= memory.at + memory.intervalMs;
   }
 
@@ -67,7 +75,10 @@ export class RefreshSchedule {
     let wait = intervalMs === 0 ? 0 : aligned ? intervalMs : jitteredInterval(intervalMs, this.#random);
     // At least 1 ms: a wait of 0 means "never again" (sync once).
     if (dueBy !== undefined) wait = Math.max(1, wait === 0 ? dueBy.getTime() - now : Math.min(wait, dueBy.getTime() - now));
+    const marks = this.#checking.get(key) ?? this.#memory.get(key)?.marks ?? 0;
+    this.#checking.delete(key);
     this.#memory.set(key, {
+      marks,
       at: aligned ? nextAlignedRefresh(now, intervalMs, `${gridKey}|${intervalMs}`) - wait : now,
       generation: els.metadata.generation,
       forceToken: els.metadata.annotations?.[FORCE_SYNC_ANNOTATION],
@@ -95,7 +106,18 @@ export class RefreshSchedule {
     return Math.max(0, memory.at + memory.intervalMs - this.#now());
   }
 
+  /**
+   * Due at the next check, whatever the interval (a change event named the key's source; sync-once
+   * resources excepted). A mark made while a refresh is in progress holds for the next one: that
+   * refresh may have looked before the change.
+   */
+  markDue(key: string): void {
+    this.#marks.set(key, (this.#marks.get(key) ?? 0) + 1);
+  }
+
   forget(key: string): void {
     this.#memory.delete(key);
+    this.#marks.delete(key);
+    this.#checking.delete(key);
   }
 }

@@ -25,6 +25,13 @@ export class Metrics {
   readonly sourceCache: Counter<'result'>;
   readonly rolloutRestarts: Counter<'result'>;
   readonly recoveryRequeues: Counter<'scope'>;
+  // Event-driven refresh (src/events).
+  readonly eventsReceived: Counter;
+  readonly eventsMatched: Counter;
+  readonly eventsIgnored: Counter<'reason'>;
+  readonly eventRequeues: Counter;
+  readonly eventToSecret: Histogram;
+  readonly eventsQueueUp: Gauge;
 
   constructor(opts: { perResourceNames?: boolean; processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -51,6 +58,12 @@ export class Metrics {
     this.credentialCache = new Counter({ name: `${METRIC_PREFIX}credential_cache_requests_total`, help: 'Credential cache look-ups by result (hit, miss).', labelNames: ['result'], registers });
     this.rolloutRestarts = new Counter({ name: `${METRIC_PREFIX}rollout_restarts_total`, help: 'Rollout-restart targets by result (restarted, failed: retried with backoff, skipped: paused or missing).', labelNames: ['result'], registers });
     this.recoveryRequeues = new Counter({ name: `${METRIC_PREFIX}recovery_requeues_total`, help: 'Resources requeued at once because the dependency they failed on (kube, or aws:<region>) answered again.', labelNames: ['scope'], registers });
+    this.eventsReceived = new Counter({ name: `${METRIC_PREFIX}events_received_total`, help: 'Messages received from the events queue.', registers });
+    this.eventsMatched = new Counter({ name: `${METRIC_PREFIX}events_matched_total`, help: 'Change events that named a secret some resource uses (those resources were requeued).', registers });
+    this.eventsIgnored = new Counter({ name: `${METRIC_PREFIX}events_ignored_total`, help: 'Messages ignored (and deleted) by reason: malformed, foreign (not Secrets Manager), irrelevant (a read or failed call), unused (no resource uses the secret), duplicate (event id seen).', labelNames: ['reason'], registers });
+    this.eventRequeues = new Counter({ name: `${METRIC_PREFIX}event_requeues_total`, help: 'Resources requeued by change events.', registers });
+    this.eventToSecret = new Histogram({ name: `${METRIC_PREFIX}event_to_secret_seconds`, help: 'From the change (the event time) to the Secret write it caused.', buckets: [0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300], registers });
+    this.eventsQueueUp = new Gauge({ name: `${METRIC_PREFIX}events_queue_up`, help: '1 while the events queue answers, 0 while refresh has fallen back to polling at refreshInterval.', registers });
     this.sourceCache = new Counter({ name: `${METRIC_PREFIX}source_cache_requests_total`, help: 'Secret value cache look-ups by result (hit, miss, shared).', labelNames: ['result'], registers });
   }
 
