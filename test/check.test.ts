@@ -1,8 +1,8 @@
-// `external-llm-secrets check`, run as users run it: the operator's entry point (src/main.ts) as
+// `external-llm-secrets check`, run as users run it: the built operator (tsc's output) as
 // a child process, against the suite's apiserver and moto, with no operator running. Each case:
 // the exit code, the step that passes or fails with the operator's reason, no value printed
 // whole, and nothing written to the cluster.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,23 +18,30 @@ const sid = (name: string) => `check-${run}/${name}`;
 const marker = (name: string) => `SECRETVALUE-check-${name}-0123456789`;
 let ns: string;
 
+/** The built operator (tsc's output, as the image runs it), under the run's logs dir so that its
+ * imports resolve against the repository's node_modules. */
+let mainJs: string;
+
 beforeAll(async () => {
+  const outDir = join(getTestEnv().logsDir, 'check-build');
+  execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.json'), '--outDir', outDir], { cwd: repoRoot, stdio: 'inherit' });
+  mainJs = join(outDir, 'src', 'main.js');
   await applyCrds();
   ns = await createTestNamespace('check');
-});
+}, 180_000);
 afterAll(async () => {
   await deleteTestNamespace(ns);
 });
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
-/** node --import tsx src/main.ts ARGS, as the operator's process (test/helpers/process.ts) runs. */
+/** node dist/src/main.js ARGS: the built binary, as users and the image run it. */
 function cli(args: string[], opts: { rules?: unknown[] } = {}): Promise<Result> {
   const env = getTestEnv();
   const flags = args[0] === 'check' ? ['--kubeconfig', env.kubeconfigPath, '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
     '--access-rules', JSON.stringify(opts.rules ?? [{ namespaces: ['*'], secrets: [`check-${run}/*`] }])] : [];
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/main.ts'), ...args, ...flags], {
+    execFile(process.execPath, [mainJs, ...args, ...flags], {
       cwd: repoRoot, timeout: 60_000,
       env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', KUBECONFIG: '' },
     }, (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout, stderr }));
