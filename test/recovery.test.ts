@@ -347,3 +347,29 @@ describe('rollout restarts that survive crashes and failures', () => {
     }
   }, 240_000);
 });
+
+describe('quiet teardown', () => {
+  it('deleting a namespace with 20 resources: no failed syncs, no failed events, no Secret re-created', async () => {
+    const ns = await createTestNamespace('teardown');
+    const items = Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, id: sid(`teardown-${i}`) }));
+    for (const it of items) await createSecret(moto, it.id, { api_key: value() });
+    const operator = await startTestOperator({ namespaces: [ns] });
+    try {
+      for (const it of items) await createEls(ns, it.name, spec(it.id));
+      for (const it of items) await waitForReady(ns, it.name, isReady, 60_000);
+      const from = operator.lines.length;
+      await core().deleteNamespace({ name: ns });
+      await until('the namespace to be gone', async () => {
+        try { await core().readNamespace({ name: ns }); return undefined; } catch (err) { return (err as { code?: number }).code === 404 ? true : undefined; }
+      }, 120_000, 500);
+      const noisy = operator.lines.slice(from).filter((l) => l.namespace === ns && (l.level === 'warn' || (typeof l.level === 'number' && l.level >= 40)));
+      expect(noisy.map((l) => String(l.msg)), 'warnings while the namespace went away').toEqual([]);
+      const refusedCreates = (await operator.metrics.kubeRequests.get()).values.filter((v) => v.labels.verb === 'create' && v.labels.resource === 'secrets' && v.labels.code === '403').reduce((a, v) => a + v.value, 0);
+      figures.teardownRefusedCreates = refusedCreates;
+      // The first create the terminating namespace refuses marks it; the rest are left alone.
+      expect(refusedCreates, 'Secret creates attempted in the terminating namespace').toBeLessThanOrEqual(10);
+    } finally {
+      await operator.stop();
+    }
+  }, 240_000);
+});

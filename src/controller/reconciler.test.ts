@@ -310,6 +310,23 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(t.ready()).toMatchObject({ status: 'True', reason: 'Synced' });
   });
 
+  it('a namespace being deleted: the refused create is not a failure (no status, no event), and the namespace is left alone after', async () => {
+    const t = setup();
+    t.kube.failWrites = Object.assign(new Error('forbidden'), {
+      code: 403,
+      body: JSON.stringify({ kind: 'Status', code: 403, reason: 'Forbidden', message: 'secrets "llm" is forbidden: unable to create new content in namespace team-a because it is being terminated', details: { causes: [{ reason: 'NamespaceTerminating', message: 'namespace team-a is being terminated', field: 'metadata.namespace' }] } }),
+    });
+    const first = await t.run();
+    expect(t.kube.writes()).toEqual(['create llm']);
+    expect(t.events).toEqual([]);
+    expect(t.ready()).toBeUndefined();
+    expect(first).toEqual({ requeueAfterMs: 60_000 });
+    t.source.calls.length = 0; t.kube.calls.length = 0;
+    expect(await t.run()).toEqual({ requeueAfterMs: 60_000 });
+    expect(t.source.calls).toEqual([]);
+    expect(t.kube.calls).toEqual([]);
+  });
+
   it('a missing expiry tag fails the sync before anything is written', async () => {
     const t = setup({ expiry: { tag: 'expires-at' } });
     await t.run();

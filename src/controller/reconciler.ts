@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
 import { DEFAULT_REFRESH_INTERVAL_MS } from '../defaults.js';
-import type { KubeClient } from '../kube/client.js';
+import { isNamespaceTerminating, type KubeClient } from '../kube/client.js';
 import { EventReason, type EventSink } from '../kube/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceRead } from '../source/port.js';
@@ -76,6 +76,9 @@ export class ExternalLLMSecretReconciler {
   /** Resources whose last sync failed with a retryable reason (an outage, a stale cache): their
    * Ready=False is repaired as soon as the Secret is seen in sync, whatever path finds it. */
   readonly #transient = new Set<string>();
+  /** Namespaces whose deletion refused a write, until when: their resources are about to go, so
+   * they are left alone quietly instead of failing (and re-creating Secrets) once each. */
+  readonly #terminating = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -95,6 +98,7 @@ export class ExternalLLMSecretReconciler {
       return {};
     }
     const els = this.#status.freshest(key, cached);
+    if ((this.#terminating.get(namespace) ?? 0) > this.#now().getTime()) return { requeueAfterMs: TERMINATING_RECHECK_MS };
     const started = performance.now();
     const intervalMs = parseDuration(els.spec.refreshInterval ?? '') ?? DEFAULT_REFRESH_INTERVAL_MS;
     // Retries never wait longer than the refresh interval: a resource is never staler than it asks.
@@ -106,6 +110,11 @@ export class ExternalLLMSecretReconciler {
       return result.restartFailed ? { retry } : { requeueAfterMs: result.requeueAfterMs };
     } catch (err) {
       const failure = toSyncError(err);
+      if (isNamespaceTerminating(failure.cause)) {
+        this.#terminating.set(namespace, this.#now().getTime() + TERMINATING_RECHECK_MS);
+        this.#d.log.debug({ namespace, name }, 'namespace is being deleted; leaving its resources alone');
+        return { requeueAfterMs: TERMINATING_RECHECK_MS };
+      }
       await this.#fail(els, failure);
       this.#report.failed(key, els, failure, this.#waitsFor(key, els, failure), started);
       if (failure.retryable) return { retry };
@@ -274,6 +283,9 @@ function isSettled(els: ExternalLLMSecret): boolean {
     && (forceToken === undefined || forceToken === status.forceSyncToken)
     && els.spec.expiry === undefined;
 }
+
+/** How long a namespace that refused a write as terminating is left alone (it is usually gone first). */
+const TERMINATING_RECHECK_MS = 60_000;
 
 export function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');

@@ -40,6 +40,18 @@ export function apiMessage(err: unknown): string {
 export const isNotFound = (err: unknown): boolean => httpCode(err) === 404;
 export const isConflict = (err: unknown): boolean => httpCode(err) === 409;
 
+/** A create refused because the namespace is being deleted (403 with cause NamespaceTerminating). */
+export function isNamespaceTerminating(err: unknown): boolean {
+  if (httpCode(err) !== 403) return false;
+  const body = (err as { body?: unknown }).body;
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try { parsed = JSON.parse(body); } catch { return false; }
+  }
+  const causes = (parsed as { details?: { causes?: Array<{ reason?: string }> } } | undefined)?.details?.causes ?? [];
+  return causes.some((c) => c.reason === 'NamespaceTerminating');
+}
+
 /** coordination.k8s.io/v1, where leader election's Lease lives. */
 export const LEASE_GROUP = 'coordination.k8s.io';
 export const LEASE_VERSION = 'v1';

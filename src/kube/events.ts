@@ -5,7 +5,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
-import type { KubeClient } from './client.js';
+import { isNamespaceTerminating, type KubeClient } from './client.js';
 import { errorSummary } from '../controller/informer.js';
 
 export const REPORTING_COMPONENT = 'external-llm-secrets';
@@ -52,7 +52,9 @@ export class EventRecorder implements EventSink {
     try {
       await this.kube.createEvent(event);
     } catch (err) {
-      this.log.warn({ namespace: obj.metadata.namespace, name: obj.metadata.name, reason, err: errorSummary(err) }, 'could not record event');
+      // A namespace being deleted refuses new objects: expected, and nobody would read the event.
+      const level = isNamespaceTerminating(err) ? 'debug' : 'warn';
+      this.log[level]({ namespace: obj.metadata.namespace, name: obj.metadata.name, reason, err: errorSummary(err) }, 'could not record event');
     }
   }
 }
