@@ -108,11 +108,7 @@ export class CredentialBroker {
 
     if (auth.serviceAccountRef) {
       const sa = auth.serviceAccountRef;
-      const annotated = await this.#serviceAccountRole(namespace, sa.name);
-      const webRole = annotated ?? auth.roleArn;
-      if (!webRole) {
-        throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${sa.name} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
-      }
+      const { annotated, webRole } = await this.#webRoleOf(namespace, sa.name, auth.roleArn);
       if (!annotated) chainRole = undefined;
       base = await this.#webIdentity(namespace, sa.name, sa.audience ?? DEFAULT_AUDIENCE, webRole, sessionName);
     }
@@ -120,6 +116,16 @@ export class CredentialBroker {
     const seconds = sessionSeconds(auth.sessionDuration, chainRole);
     const externalId = await this.#externalId(els);
     return this.#assumeRole(base, chainRole, externalId, sessionName, seconds, this.#sessionTags(namespace, name));
+  }
+
+  /** The role a ServiceAccount's web identity assumes: its IRSA annotation, else spec.auth.roleArn. */
+  async #webRoleOf(namespace: string, saName: string, roleArn: string | undefined): Promise<{ annotated?: string; webRole: string }> {
+    const annotated = await this.#serviceAccountRole(namespace, saName);
+    const webRole = annotated ?? roleArn;
+    if (!webRole) {
+      throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${saName} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
+    }
+    return { annotated, webRole };
   }
 
   async #serviceAccountRole(namespace: string, saName: string): Promise<string | undefined> {
@@ -206,11 +212,7 @@ export class CredentialBroker {
     let base: ResolvedIdentity = { key: OPERATOR, credentials: this.#opts.operatorCredentials };
     if (auth.serviceAccountRef) {
       const sa = auth.serviceAccountRef;
-      const annotated = await this.#serviceAccountRole(namespace, sa.name);
-      const webRole = annotated ?? auth.roleArn;
-      if (!webRole) {
-        throw new SyncError(Reason.ServiceAccountError, `ServiceAccount ${namespace}/${sa.name} has no ${IRSA_ROLE_ANNOTATION} annotation and spec.auth.roleArn is not set`);
-      }
+      const { annotated, webRole } = await this.#webRoleOf(namespace, sa.name, auth.roleArn);
       const audience = sa.audience ?? DEFAULT_AUDIENCE;
       if (!annotated || !chainRole) {
         // The web identity session is the last hop: not chained, so up to the role's maximum.
