@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or installs every tool the test environment needs, into a cache OUTSIDE the clone, keyed
 # by version, so a fresh clone on the same machine reuses them. Idempotent; prints progress on the
-# long first-run steps. Usage: tools.sh [all|node|kube|etcd|helm|moto]   (default: all)
+# long first-run steps. Usage: tools.sh [all|node|kube|kubectl|kubelet|etcd|helm|moto]   (default: all)
 # Prints nothing but progress to stderr; the cache layout is read by test/env/tools.ts.
 set -euo pipefail
 
@@ -80,6 +80,21 @@ build_kubectl() {
   log "kubectl v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
 }
 
+# kubelet, for the opt-in test node (test/env/node.ts): same module and version as the apiserver,
+# its own directory so existing caches are kept. Reuses most compiled packages after build_kube.
+build_kubelet() {
+  local out="$CACHE/kubelet-v$K8S_VERSION"
+  if [[ -x "$out/kubelet" ]]; then return; fi
+  log "building kubelet v$K8S_VERSION from the Go module (first run only, a few minutes)"
+  local started=$SECONDS
+  local work; work=$(mktemp -d)
+  kube_module "$work" k8s.io/kubernetes/cmd/kubelet/app
+  mkdir -p "$out.tmp"
+  (cd "$work" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp/kubelet" k8s.io/kubernetes/cmd/kubelet >&2)
+  rm -rf "$out" "$work"; mv "$out.tmp" "$out"
+  log "kubelet v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
+}
+
 build_etcd() {
   local out="$CACHE/etcd-v$ETCD_VERSION"
   if [[ -x "$out/etcd" ]]; then return; fi
@@ -143,6 +158,7 @@ case "$what" in
   node) with_lock node install_node ;;
   kube) with_lock kube build_kube ;;
   kubectl) with_lock kubectl build_kubectl ;;
+  kubelet) with_lock kubelet build_kubelet ;;   # opt-in (test/env/node.ts), not part of "all"
   etcd) with_lock etcd build_etcd ;;
   helm) with_lock helm build_helm ;;
   moto) with_lock moto install_moto ;;
@@ -154,5 +170,5 @@ case "$what" in
     with_lock kube build_kube
     with_lock kubectl build_kubectl
     ;;
-  *) echo "usage: $0 [all|node|kube|kubectl|etcd|helm|moto]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|node|kube|kubectl|kubelet|etcd|helm|moto]" >&2; exit 2 ;;
 esac
