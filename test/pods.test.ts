@@ -156,6 +156,36 @@ describe.skipIf(unavailable !== undefined)('pods on a real node', () => {
     expect(after.status?.containerStatuses?.[0]?.restartCount ?? 0).toBe(restarts);
   }, 2 * POD_MS + 30_000);
 
+  it('a Bedrock-shaped pair and a LiteLLM-style bundle (dataFrom) reach a pod through envFrom', async () => {
+    const bedrock = { access_key_id: 'SECRETVALUE-pods-akid', secret_access_key: 'SECRETVALUE-pods-sak', region: 'eu-central-1' };
+    const bundle = { litellm_master_key: 'SECRETVALUE-pods-master', anthropic_api_key: 'SECRETVALUE-pods-anthropic' };
+    const [bedrockId, litellmId] = [id('bedrock'), id('litellm')];
+    await createSecret(moto, bedrockId, bedrock);
+    await createSecret(moto, litellmId, bundle);
+    await createEls(ns, 'bedrock', { source: { secretId: bedrockId }, provider: 'bedrock-iam' });
+    await createEls(ns, 'litellm', { source: { secretId: litellmId }, dataFrom: { rewrite: [{ transform: 'UpperSnakeCase' }] } });
+    await waitForReady(ns, 'bedrock', isReady);
+    await waitForReady(ns, 'litellm', isReady);
+    const names = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'LITELLM_MASTER_KEY', 'ANTHROPIC_API_KEY'];
+    const script = names.map((n) => `printf '%s=' ${n}; printf %s "$${n}" | sha256sum | cut -c1-64`).join('; ');
+    await core().createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'bundle-reader' },
+        spec: podSpec({
+          name: 'reader',
+          envFrom: [{ secretRef: { name: 'bedrock' } }, { secretRef: { name: 'litellm' } }],
+          command: ['sh', '-c', `{ ${script}; } > /out/bundle.tmp && mv /out/bundle.tmp /out/bundle; ${keepRunning}`],
+        }),
+      },
+    });
+    const seen = await until('the bundle pod to write its hashes', () => readOut('bundle'), POD_MS, 250);
+    expect(Object.fromEntries(seen.split('\n').map((l) => l.split('=') as [string, string]))).toEqual({
+      AWS_ACCESS_KEY_ID: sha(bedrock.access_key_id), AWS_SECRET_ACCESS_KEY: sha(bedrock.secret_access_key), AWS_REGION: sha(bedrock.region),
+      LITELLM_MASTER_KEY: sha(bundle.litellm_master_key), ANTHROPIC_API_KEY: sha(bundle.anthropic_api_key),
+    });
+  }, POD_MS + 60_000);
+
   it('a Deployment in rolloutRestartTargets rolls, and its new pod sees the new value in its env', async () => {
     // The volume test above rotated to `second` and restarted the Deployment; wait for that roll
     // to settle, then rotate once more and measure this one.
