@@ -95,8 +95,8 @@ images() {
     rm -rf "$work"
   fi
   log "saving $base and $pause to $archive"
-  podman save -q -m --format oci-archive -o "$archive.tmp" "$base" "$pause" >&2 2>&1 \
-    || podman save -q -m -o "$archive.tmp" "$base" "$pause" >&2
+  # docker-archive: the only format podman saves several images to (they share all layers).
+  podman save -q -m --format docker-archive -o "$archive.tmp" "$base" "$pause" >&2
   mv "$archive.tmp" "$archive"
   echo "$archive"
 }
