@@ -80,6 +80,8 @@ runtime() {
 }
 
 images() {
+  # podman builds and saves the images (installed by podman-setup.sh engine on a fresh machine).
+  command -v podman >/dev/null || bash "$HERE/podman-setup.sh" engine >/dev/null
   local base; base=$(bash "$HERE/podman-setup.sh" base-image)   # localhost/els-node-base:<version>
   local version=${base##*:}
   local pause="localhost/els-node-pause:$version"
