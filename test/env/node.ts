@@ -13,7 +13,7 @@
 //   ... pods with nodeName: node.name, hostPath volumes under node.hostDir ...
 //   await node.stop();                // in afterAll: no containerd, shim or kubelet outlives it
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -197,6 +197,26 @@ function pidsMentioning(needle: string): number[] {
   return pids;
 }
 
+// The kubelet writes two places outside its root dir whatever its settings: symlinks to container
+// logs in /var/log/containers, and its device-plugin socket in /var/lib/kubelet/device-plugins.
+const HOST_PATHS = ['/var/log/containers', '/var/lib/kubelet/device-plugins', '/var/lib/kubelet'];
+
+/** Removes this node's log symlinks and the host directories the kubelet created (if empty once it is gone). */
+function removeHostLeftovers(dir: string, existedBefore: Set<string>): void {
+  try {
+    for (const entry of readdirSync('/var/log/containers')) {
+      const link = join('/var/log/containers', entry);
+      try { if (readlinkSync(link).startsWith(`${dir}/`)) rmSync(link, { force: true }); } catch { /* not a link */ }
+    }
+  } catch { /* no such dir */ }
+  rmSync('/var/lib/kubelet/device-plugins/kubelet.sock', { force: true });
+  // Only directories this node created, and only when empty (another node may use them).
+  for (const path of HOST_PATHS) {
+    if (existedBefore.has(path)) continue;
+    try { rmdirSync(path); } catch { /* not empty or gone */ }
+  }
+}
+
 /** Starts containerd, the kubelet and the deployment/replicaset controllers; resolves once the Node is registered and usable. */
 export async function startNode(opts: { env?: TestEnv } = {}): Promise<TestNode> {
   const started = Date.now();
@@ -213,6 +233,7 @@ export async function startNode(opts: { env?: TestEnv } = {}): Promise<TestNode>
   const procs: ManagedProcess[] = [];
   const socket = join(dir, 'containerd.sock');
   const core = adminKubeConfig(env).makeApiClient(CoreV1Api);
+  const hostPathsBefore = new Set(HOST_PATHS.filter((p) => existsSync(p)));
 
   const stop = async () => {
     // Pods bound to this node could never finish terminating once the kubelet is gone (their
@@ -234,6 +255,7 @@ export async function startNode(opts: { env?: TestEnv } = {}): Promise<TestNode>
     await new Promise((r) => setTimeout(r, 500));
     for (const mount of mountsUnder(dir)) spawnSync('umount', ['-l', mount]);
     rmSync(dir, { recursive: true, force: true });
+    removeHostLeftovers(dir, hostPathsBefore);
     try { await core.deleteNode({ name }); } catch { /* gone, or the apiserver is */ }
   };
 
