@@ -5,9 +5,10 @@
 // is up. Host networking only (no CNI): pods must set `hostNetwork: true`,
 // `imagePullPolicy: Never`, and `nodeName: node.name` (there is no scheduler).
 //
-// Cost: the first start on a machine apt-installs containerd, builds the kubelet (under a minute
-// when the apiserver's Go build cache is warm) and saves the images; afterwards a start is the
-// image import into the fresh containerd plus the kubelet registering (see the suite's output).
+// Cost: the first start on a machine apt-installs containerd (seconds), builds the kubelet (36 s
+// when the apiserver's Go build cache is warm) and saves the images (seconds, once the podman base
+// image exists); afterwards a start is 5-7 s on 2 cores: the image import into the fresh
+// containerd (4-6 s) plus the kubelet registering.
 //
 //   const node = await startNode();   // in beforeAll; nodeUnavailableReason() first to skip
 //   ... pods with nodeName: node.name, hostPath volumes under node.hostDir ...
@@ -113,6 +114,7 @@ function kubeletConfig(dir: string, caFile: string, port: number, healthzPort: n
     // apiserver's admin); no anonymous access, no webhook (the tests do not use the API).
     authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: caFile } },
     authorization: { mode: 'AlwaysAllow' },
+    // This node's own containerd (never a system one at /run/containerd).
     containerRuntimeEndpoint: endpoint,
     imageServiceEndpoint: endpoint,
     // containerd is configured with SystemdCgroup = false; the two must agree.
@@ -139,12 +141,14 @@ function kubeletConfig(dir: string, caFile: string, port: number, healthzPort: n
     syncFrequency: '5s',
     // Report status often enough for tests to see pods start promptly (defaults are 10 s / 5 m).
     nodeStatusUpdateFrequency: '5s',
-    // No static pods; everything kubelet-owned stays under the temp dir.
+    // Container logs and flexvolume plugins under the temp dir (defaults: /var/log/pods and
+    // /usr/libexec/kubernetes); no staticPodPath, so no static pods.
     podLogsDir: join(dir, 'pod-logs'),
     volumePluginDir: join(dir, 'volume-plugins'),
     // Pods use the host network, so they use the host's resolv.conf; no cluster DNS.
     resolvConf: '/etc/resolv.conf',
-    // A handful of pods; serialised pulls are irrelevant (pulls never happen: imagePullPolicy Never).
+    // A handful of pods per suite; a low cap makes a runaway test fail visibly instead of
+    // filling the machine.
     maxPods: 20,
   };
 }
@@ -275,10 +279,10 @@ export async function startNode(opts: { env?: TestEnv } = {}): Promise<TestNode>
     writeFileSync(join(dir, 'kubelet.yaml'), stringify(kubeletConfig(dir, caFile, port, healthzPort)));
     const kubelet = startProcess('kubelet', kubeletPath, [
       `--config=${join(dir, 'kubelet.yaml')}`,
-      `--kubeconfig=${kubeconfig}`,
-      `--root-dir=${join(dir, 'kubelet')}`,
-      `--cert-dir=${join(dir, 'kubelet-certs')}`,
-      `--hostname-override=${name}`,
+      `--kubeconfig=${kubeconfig}`, // the client certificate above, for the run's apiserver
+      `--root-dir=${join(dir, 'kubelet')}`, // pod volumes (Secret tmpfs mounts) under the temp dir, not /var/lib/kubelet
+      `--cert-dir=${join(dir, 'kubelet-certs')}`, // its self-signed serving certificate, likewise
+      `--hostname-override=${name}`, // one Node per test process, never the machine's hostname
       // No --node-ip: the kubelet refuses a loopback node IP ("nodeIP can't be loopback address")
       // and then reports no addresses; the default (the host's address) is harmless because the
       // kubelet's API binds 127.0.0.1 (address above) and host-network pods need no pod IPs.
