@@ -7,8 +7,8 @@
 //
 // Cost: the first start on a machine apt-installs containerd (seconds), builds the kubelet (36 s
 // when the apiserver's Go build cache is warm) and saves the images (seconds, once the podman base
-// image exists); afterwards a start is 5-7 s on 2 cores: the image import into the fresh
-// containerd (4-6 s) plus the kubelet registering.
+// image exists); afterwards a start is 5-8 s on 2 cores: the image import into the fresh
+// containerd (4-7 s) plus the kubelet registering.
 //
 //   const node = await startNode();   // in beforeAll; nodeUnavailableReason() first to skip
 //   ... pods with nodeName: node.name, hostPath volumes under node.hostDir ...
