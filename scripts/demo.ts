@@ -4,7 +4,7 @@
 // rotates a key, and waits for Ctrl-C. `--non-interactive` stops after the rotation (the test
 // runs it that way). Values are shown masked, never whole.
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { parseConfig } from '../src/config.js';
@@ -13,6 +13,7 @@ import type { ExternalLLMSecret } from '../src/crds/types.js';
 import { createLogger } from '../src/observability/logger.js';
 import { startOperator } from '../src/operator.js';
 import { adminKubeConfig, applyCrds, createSecret, freePort, putSecretValue, repoRoot, startTestEnv, TEST_CREDENTIALS, toolPaths } from '../test/env/index.js';
+import { nodeUnavailableReason, startNode, type TestNode } from '../test/env/node.js';
 
 const NAMESPACE = 'demo';
 const interactive = !process.argv.includes('--non-interactive');
@@ -48,12 +49,14 @@ async function main(): Promise<void> {
   say('(the first run builds them from source: 15-25 minutes on 2 cores; later runs take seconds)');
   const env = await startTestEnv();
   let stopOperator: (() => Promise<void>) | undefined;
+  let node: TestNode | undefined;
   let cleaning = false;
   const cleanup = async () => {
     if (cleaning) return;
     cleaning = true;
     say('\ncleaning up: stopping the operator, the apiserver, etcd and moto');
     await stopOperator?.();
+    await node?.stop();
     await env.stop();
   };
   process.on('SIGINT', () => { void cleanup().then(() => process.exit(0)); });
@@ -101,15 +104,24 @@ async function main(): Promise<void> {
     say('\nSynced Secrets (values masked):');
     for (const name of ['openai', 'anthropic']) await printSecret(core, name);
     await printMetrics(metricsPort);
+    const pod = await startKeyReader(core);
+    node = pod?.node;
 
     say('\n4. rotating prod/llm/openai (PutSecretValue) and asking for a refresh (llmsecrets.dev/force-sync)');
     const before = await restartedAt(apps);
+    const rotatedAt = Date.now();
     await putSecretValue(env.env.motoEndpoint, 'prod/llm/openai', { api_key: 'sk-demo-openai-0002-rotated', organization: 'org-demo' });
     await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural: PLURAL, name: 'openai', body: { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: String(Date.now()) } } } },
       (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/merge-patch+json'));
     const rotateDeadline = Date.now() + 30_000;
     while (Date.now() < rotateDeadline && (await restartedAt(apps)) === before) await sleep(200);
     await printSecret(core, 'openai');
+    if (pod) {
+      const seen = pod.read();
+      const podDeadline = Date.now() + 120_000;
+      while (Date.now() < podDeadline && pod.read() === seen) await sleep(250);
+      say(`pod key-reader, still running, now reads OPENAI_API_KEY=${pod.read()} from its volume (${((Date.now() - rotatedAt) / 1000).toFixed(1)} s after PutSecretValue: the operator's refresh, then the kubelet's volume sync)`);
+    }
     say(`Deployment chat-api pod template annotation ${RESTARTED_AT_ANNOTATION}: ${before ?? '(none)'} -> ${await restartedAt(apps) ?? '(none)'}`);
 
     // Every command below is run once here, as printed, so each is known to work when pasted.
@@ -153,3 +165,45 @@ async function restartedAt(apps: AppsV1Api): Promise<string | undefined> {
 }
 
 await main().then(() => process.exit(0), (err: unknown) => { process.stderr.write(`demo failed: ${err instanceof Error ? err.stack : String(err)}\n`); process.exit(1); });
+
+/**
+ * When this machine can run one (root on Debian: test/env/node.ts), a node (kubelet + containerd)
+ * and a pod that mounts Secret openai as a volume and writes what it reads there, masked the way
+ * the demo masks values, to a host directory the demo reads back.
+ */
+async function startKeyReader(core: CoreV1Api): Promise<{ node: TestNode; read(): string | undefined } | undefined> {
+  const why = nodeUnavailableReason();
+  if (why) {
+    say(`\n(no pod on a real node on this machine: ${why})`);
+    return undefined;
+  }
+  say('\n3b. starting a node (kubelet + containerd) and pod key-reader, which mounts Secret openai as a volume');
+  const node = await startNode();
+  const dir = join(node.hostDir, NAMESPACE);
+  const script = [
+    "trap 'exit 0' TERM",
+    'while :; do v=$(cat /secret/OPENAI_API_KEY); printf \'%s******** (%s chars)\' "$(printf %s "$v" | cut -c1-3)" "${#v}" > /out/key.tmp && mv /out/key.tmp /out/key; sleep 1; done',
+  ].join('; ');
+  await core.createNamespacedPod({
+    namespace: NAMESPACE,
+    body: {
+      metadata: { name: 'key-reader' },
+      spec: {
+        nodeName: node.name, hostNetwork: true, automountServiceAccountToken: false, enableServiceLinks: false, terminationGracePeriodSeconds: 2,
+        containers: [{
+          name: 'reader', image: node.image, imagePullPolicy: 'Never', command: ['sh', '-c', script],
+          volumeMounts: [{ name: 'key', mountPath: '/secret', readOnly: true }, { name: 'out', mountPath: '/out' }],
+        }],
+        volumes: [{ name: 'key', secret: { secretName: 'openai' } }, { name: 'out', hostPath: { path: dir, type: 'DirectoryOrCreate' } }],
+      },
+    },
+  });
+  const read = () => {
+    const file = join(dir, 'key');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() || undefined : undefined;
+  };
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && read() === undefined) await sleep(250);
+  say(`pod key-reader (node ${node.name}, started in ${node.startSeconds.toFixed(1)} s) reads OPENAI_API_KEY=${read() ?? '(nothing yet)'} from its volume`);
+  return { node, read };
+}

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { repoRoot, toolPaths } from './env/index.js';
+import { nodeUnavailableReason } from './env/node.js';
 
 describe('npm run demo', () => {
   it('starts everything, syncs, rotates, masks values and cleans up', async () => {
@@ -24,6 +25,13 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/src\/main\.ts check -n demo --name openai --kubeconfig \S+ --aws-endpoint http:\/\/127\.0\.0\.1:\d+ /);
     expect(stdout).toMatch(/✓ access rules +namespace demo may read prod\/llm\/openai/);
     expect(stdout).toContain('OK: the operator would write 2 keys into Secret demo/openai. Nothing was written.');
+    // Where a node can run (root on Debian), a pod reads the key from its volume, before and after the rotation.
+    if (nodeUnavailableReason() === undefined) {
+      expect(stdout).toMatch(/pod key-reader \(node \S+, started in [\d.]+ s\) reads OPENAI_API_KEY=sk-\*{8} \(19 chars\) from its volume/);
+      expect(stdout).toMatch(/pod key-reader, still running, now reads OPENAI_API_KEY=sk-\*{8} \(27 chars\) from its volume \([\d.]+ s after PutSecretValue/);
+    } else {
+      process.stderr.write(`[demo.test] no pod on a real node here: ${nodeUnavailableReason()}\n`);
+    }
     expect(stdout).toContain('cleaning up');
     // The seeded values never appear whole.
     for (const value of ['sk-demo-openai-0001', 'sk-demo-openai-0002-rotated', 'sk-ant-demo-0001']) expect(stdout).not.toContain(value);
