@@ -98,12 +98,24 @@ write_conf() {
 api_up() { curl -sf --max-time 3 --unix-socket "$SOCKET" http://d/_ping >/dev/null 2>&1; }
 
 start_service() {
+  # A service started from a directory that has since been deleted answers the API but cannot
+  # start containers ("write child: broken pipe"): replace it.
+  local pid
+  for pid in $(pgrep -f "podman system service" || true); do
+    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *"(deleted)" ]]; then
+      log "podman system service $pid runs in a deleted directory; restarting it"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  done
   if api_up; then return; fi
   log "starting podman system service on unix://$SOCKET (background, no timeout)"
   mkdir -p "$(dirname "$SOCKET")"
   rm -f "$SOCKET"
   local logf="$CACHE/podman-service.log"
-  setsid nohup podman system service --time=0 "unix://$SOCKET" >>"$logf" 2>&1 < /dev/null &
+  # From /: the service (and every conmon it starts) keeps this working directory, and a clone or
+  # worktree that is deleted later would leave containers failing with "write child: broken pipe".
+  (cd / && exec setsid nohup podman system service --time=0 "unix://$SOCKET" >>"$logf" 2>&1 < /dev/null) &
   for _ in $(seq 1 100); do api_up && return; sleep 0.2; done
   echo "podman system service did not answer on $SOCKET; see $logf" >&2
   exit 1
