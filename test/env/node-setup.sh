@@ -9,14 +9,14 @@
 #                           image (the workload image) to one OCI archive under the cache, once per
 #                           version; prints the archive path
 #
-# Why a second wrapper (runc-node) next to podman's runc-norlimit: pod sandboxes ask for
-# process.oomScoreAdj (-998 for the pause container), which this VM refuses just like setrlimit;
-# runc then fails with "can't get final child's PID from pipe: EOF". runc-node strips both
-# process.rlimits and process.oomScoreAdj. podman's wrapper is left as it is.
+# The runc wrapper is podman's (podman-setup.sh `wrapper`): pod sandboxes ask for
+# process.oomScoreAdj (-998 for the pause container), which this VM refuses just like setrlimit
+# (runc then fails with "can't get final child's PID from pipe: EOF"), so it strips both.
 set -euo pipefail
 
 CACHE="${ELS_CACHE_DIR:-$HOME/.cache/external-llm-secrets}"
-WRAPPER=/usr/local/libexec/els/runc-node
+# The runc wrapper podman-setup.sh installs, shared: it strips what this VM refuses.
+WRAPPER=/usr/local/libexec/els/runc-norlimit
 HERE=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[node-setup] %s\n' "$*" >&2; }
 mkdir -p "$CACHE"
@@ -42,40 +42,9 @@ install_packages() {
   if [[ -d /run/systemd/system ]]; then systemctl disable --now containerd >/dev/null 2>&1 || true; fi
 }
 
-install_wrapper() {
-  local want
-  want=$(cat <<'WRAP'
-#!/bin/sh
-# runc without process.rlimits and process.oomScoreAdj (this VM refuses both for container
-# processes). Installed by external-llm-secrets test/env/node-setup.sh for the test node's containerd.
-cmd=""; bundle="."; process=""; prev=""
-for a in "$@"; do
-  case "$prev" in --bundle|-b) bundle=$a ;; --process|-p) process=$a ;; esac
-  case "$a" in --bundle=*) bundle=${a#--bundle=} ;; --process=*) process=${a#--process=} ;; esac
-  if [ -z "$cmd" ]; then case "$a" in create|run|exec) cmd=$a ;; esac; fi
-  prev=$a
-done
-strip() { # file jq-filter
-  if [ -f "$1" ]; then
-    jq -c "$2" "$1" > "$1.stripped" && mv "$1.stripped" "$1"
-  fi
-}
-case "$cmd" in
-  create|run) strip "$bundle/config.json" 'del(.process.rlimits) | del(.process.oomScoreAdj)' ;;
-  exec) [ -n "$process" ] && strip "$process" 'del(.rlimits) | del(.oomScoreAdj)' ;;
-esac
-exec /usr/sbin/runc "$@"
-WRAP
-)
-  if [[ -x $WRAPPER && "$(cat "$WRAPPER")" == "$want" ]]; then return; fi
-  log "installing $WRAPPER"
-  mkdir -p "$(dirname "$WRAPPER")"
-  printf '%s\n' "$want" > "$WRAPPER.tmp" && chmod 755 "$WRAPPER.tmp" && mv "$WRAPPER.tmp" "$WRAPPER"
-}
-
 runtime() {
   if ! command -v containerd >/dev/null || ! command -v runc >/dev/null || ! command -v jq >/dev/null; then need_root runtime; install_packages; fi
-  if [[ $(id -u) == 0 ]]; then install_wrapper; elif [[ ! -x $WRAPPER ]]; then need_root runtime; fi
+  if [[ $(id -u) == 0 ]]; then bash "$HERE/podman-setup.sh" wrapper; elif [[ ! -x $WRAPPER ]]; then need_root runtime; fi
   echo "$WRAPPER"
 }
 

@@ -51,8 +51,9 @@ install_wrapper() {
   local want
   want=$(cat <<'EOF'
 #!/bin/sh
-# runc without process.rlimits (this VM refuses setrlimit for container processes).
-# Installed by external-llm-secrets test/env/podman-setup.sh.
+# runc without process.rlimits and process.oomScoreAdj (this VM refuses both for container
+# processes). Installed by external-llm-secrets test/env/podman-setup.sh, for podman and for the
+# test node's containerd (test/env/node-setup.sh).
 cmd=""; bundle="."; process=""; prev=""
 for a in "$@"; do
   case "$prev" in --bundle|-b) bundle=$a ;; --process|-p) process=$a ;; esac
@@ -66,8 +67,8 @@ strip() { # file jq-path
   fi
 }
 case "$cmd" in
-  create|run) strip "$bundle/config.json" .process.rlimits ;;
-  exec) [ -n "$process" ] && strip "$process" .rlimits ;;
+  create|run) strip "$bundle/config.json" .process.rlimits; strip "$bundle/config.json" .process.oomScoreAdj ;;
+  exec) [ -n "$process" ] && { strip "$process" .rlimits; strip "$process" .oomScoreAdj; } ;;
 esac
 exec /usr/sbin/runc "$@"
 EOF
@@ -174,5 +175,6 @@ base_image() {
 case "${1:-}" in
   engine) engine ;;
   base-image) base_image ;;
-  *) echo "usage: $0 engine|base-image" >&2; exit 2 ;;
+  wrapper) install_wrapper ;;   # the runc wrapper alone (the test node's containerd uses it too)
+  *) echo "usage: $0 engine|base-image|wrapper" >&2; exit 2 ;;
 esac

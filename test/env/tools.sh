@@ -64,36 +64,26 @@ build_kube() {
   log "kubernetes v$K8S_VERSION ready in $out"
 }
 
-# kubectl, from the same kubernetes module and version as the apiserver: for the demo's hints and
-# for poking at the test cluster. Its own directory, so an existing apiserver cache is kept and
-# only kubectl is added. After build_kube it reuses most compiled packages (client-go, apimachinery).
-build_kubectl() {
-  local out="$CACHE/kubectl-v$K8S_VERSION"
-  if [[ -x "$out/kubectl" ]]; then return; fi
-  log "building kubectl v$K8S_VERSION from the Go module (first run only, a few minutes)"
+# One command of the kubernetes module, built at the apiserver's version into a directory of its
+# own (existing caches are kept); after build_kube it reuses most compiled packages.
+#   kubectl: the demo's hints and poking at the test cluster;
+#   kubelet: the opt-in test node (test/env/node.ts).
+# build_kube_cmd NAME REQUIRE: REQUIRE is the package kube_module puts in the go.mod.
+build_kube_cmd() {
+  local name=$1 require=$2
+  local out="$CACHE/$name-v$K8S_VERSION"
+  if [[ -x "$out/$name" ]]; then return; fi
+  log "building $name v$K8S_VERSION from the Go module (first run only, a few minutes)"
   local started=$SECONDS
   local work; work=$(mktemp -d)
-  kube_module "$work" k8s.io/kubernetes/cmd/kubectl
+  kube_module "$work" "$require"
   mkdir -p "$out.tmp"
-  (cd "$work" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl >&2)
+  (cd "$work" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp/$name" "k8s.io/kubernetes/cmd/$name" >&2)
   rm -rf "$out" "$work"; mv "$out.tmp" "$out"
-  log "kubectl v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
+  log "$name v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
 }
-
-# kubelet, for the opt-in test node (test/env/node.ts): same module and version as the apiserver,
-# its own directory so existing caches are kept. Reuses most compiled packages after build_kube.
-build_kubelet() {
-  local out="$CACHE/kubelet-v$K8S_VERSION"
-  if [[ -x "$out/kubelet" ]]; then return; fi
-  log "building kubelet v$K8S_VERSION from the Go module (first run only, a few minutes)"
-  local started=$SECONDS
-  local work; work=$(mktemp -d)
-  kube_module "$work" k8s.io/kubernetes/cmd/kubelet/app
-  mkdir -p "$out.tmp"
-  (cd "$work" && go build -trimpath -ldflags "$(kube_ldflags)" -o "$out.tmp/kubelet" k8s.io/kubernetes/cmd/kubelet >&2)
-  rm -rf "$out" "$work"; mv "$out.tmp" "$out"
-  log "kubelet v$K8S_VERSION ready in $out ($((SECONDS - started)) s)"
-}
+build_kubectl() { build_kube_cmd kubectl k8s.io/kubernetes/cmd/kubectl; }
+build_kubelet() { build_kube_cmd kubelet k8s.io/kubernetes/cmd/kubelet/app; }
 
 build_etcd() {
   local out="$CACHE/etcd-v$ETCD_VERSION"
