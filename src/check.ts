@@ -5,7 +5,8 @@
 // first step that fails (named, with the reason the operator would set), 2 for bad usage.
 import { readFileSync } from 'node:fs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { loadAll as loadAllYaml } from 'js-yaml';
 import { AwsClientFactory } from './aws/clients.js';
 import { CredentialBroker } from './aws/credentials.js';
 import { BatchFetcher } from './aws/batch-fetcher.js';

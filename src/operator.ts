@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { Logger } from 'pino';
 import { AwsClientFactory, type Credentials } from './aws/clients.js';
 import { CredentialBroker } from './aws/credentials.js';

@@ -13,7 +13,7 @@ import { mapSecretsManagerError } from '../src/aws/errors.js';
 import { FORCE_SYNC_ANNOTATION } from '../src/crds/constants.js';
 import type { ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { apiMessage, httpCode, KubeClient } from '../src/kube/client.js';
-import { KubeRequestTimeoutError } from '../src/kube/request-timeout.js';
+import { KubeRequestTimeoutError } from '../src/kube/http.js';
 import { HttpFaultProxy, TcpFaultProxy } from './env/fault-proxy.js';
 import { adminKubeConfig, applyCrds, createSecret, createTestNamespace, getTestEnv, TEST_CREDENTIALS } from './env/index.js';
 import { createEls, hasReason, isReady, patchEls, readSecret, sleep, waitForReady } from './helpers/els.js';

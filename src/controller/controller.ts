@@ -2,7 +2,8 @@
 // declared here, in one place: ExternalLLMSecrets (all namespaces or a list, optionally a label
 // selector for sharding) and only the Secrets this operator manages (label-selected), never
 // every Secret in the cluster.
-import type { KubeConfig, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { Logger } from 'pino';
 import { FORCE_SYNC_ANNOTATION, GROUP, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, PLURAL, VERSION } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
@@ -148,10 +149,7 @@ export class Controller {
   #secretInformer(namespace: string | undefined): SupervisedInformer<V1Secret> {
     const { kube, kubeConfig, log, relistMs } = this.#opts;
     const path = namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
-    const list = async () => {
-      const res = await kube.listSecrets(namespace, MANAGED_SECRET_SELECTOR);
-      return res as unknown as { apiVersion: string; kind: string; items: V1Secret[]; metadata: { resourceVersion?: string } };
-    };
+    const list = () => kube.listSecrets(namespace, MANAGED_SECRET_SELECTOR);
     // Someone edited or deleted a managed Secret: reconcile its owner, which restores it.
     const owner = (s: V1Secret) => {
       const ref = s.metadata?.annotations?.[OWNER_ANNOTATION];

@@ -2,7 +2,7 @@
 // holder renews every retryPeriod; a candidate takes over when the record has not changed for
 // leaseDuration, measured on its own clock (no trust in others' clocks); a leader that cannot
 // renew within renewDeadline stops leading. release() hands the lease over at once on SIGTERM.
-import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiMessage, isConflict, type CallOptions, type KubeClient } from '../kube/client.js';
 
@@ -184,5 +184,8 @@ export class LeaderElector {
   }
 }
 
-/** The apiserver wants MicroTime with six fractional digits; client-node's class writes them. */
-const micro = (ms: number): V1MicroTime => new V1MicroTime(ms);
+/**
+ * The apiserver parses MicroTime with exactly six fractional digits. The string goes out as JSON
+ * as it is; the typed field says Date because client-node's types do.
+ */
+export const micro = (ms: number): Date => new Date(ms).toISOString().replace(/Z$/, '000Z') as unknown as Date;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import { Metrics } from '../observability/metrics.js';
 import { httpCode, KubeClient } from './client.js';
-import { KubeRequestTimeoutError } from './request-timeout.js';
+import { KubeRequestTimeoutError } from './http.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

@@ -1,21 +1,18 @@
-// Thin adapter over @kubernetes/client-node: the only place that holds its API objects, so every
-// request the operator makes goes through here, counted by verb, resource and HTTP code
-// (kube_api_requests_total), each with a deadline (request-timeout.ts). Watches are long-lived
-// streams, not requests: they are opened on kubeConfig (the informers, watchLease) and not counted.
-// Errors keep their HTTP code; their text is never logged whole, since client-node puts the
-// response body into the message.
-import {
-  AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, Watch,
-  type ConfigurationOptions, type KubeConfig, type V1Secret, type CoreV1Event, type V1Lease, type V1ServiceAccount,
-} from '@kubernetes/client-node';
+// The operator's Kubernetes API client: the only place that talks to the apiserver, so every
+// request is counted by verb, resource and HTTP code (kube_api_requests_total) and carries a
+// deadline. Requests are plain JSON on client-node's KubeConfig auth (http.ts says why); watches
+// are long-lived streams opened on kubeConfig (the informers, watchLease) and not counted.
+// Errors keep their HTTP code; their text is never logged whole.
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
+import type { CoreV1Event, V1Lease, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { reuseConnections } from './connection-reuse.js';
-import { KubeRequestTimeoutError, makeApiClient, withRequestTimeout } from './request-timeout.js';
+import { CONTENT_TYPE, kubeRequest, KubeRequestTimeoutError, type KubeRequest } from './http.js';
 
-export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-export const STRATEGIC_MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+export { KubeRequestTimeoutError };
 
 /** HTTP status of a client-node error, if it has one. */
 export function httpCode(err: unknown): number | undefined {
@@ -70,34 +67,31 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+const FIELD_MANAGER = 'external-llm-secrets';
+const CRS = `/apis/${GROUP}/${VERSION}`;
+const LEASES = `/apis/${LEASE_GROUP}/${LEASE_VERSION}`;
+const ns = (namespace: string) => `/namespaces/${encodeURIComponent(namespace)}`;
+const seg = (name: string) => `/${encodeURIComponent(name)}`;
+
+/** The workload kinds whose pods the operator restarts, and where they live. */
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+const workloadPath = (kind: WorkloadKind, namespace: string, name: string) => `/apis/apps/v1${ns(namespace)}/${kind.toLowerCase()}s${seg(name)}`;
+
 export class KubeClient {
-  // Private: a call made on these directly would escape the request counter.
-  readonly #core: CoreV1Api;
-  readonly #custom: CustomObjectsApi;
-  readonly #apps: AppsV1Api;
-  readonly #coordination: CoordinationV1Api;
   readonly #metrics: Metrics | undefined;
 
-  /** requestTimeoutMs bounds each request made through these API objects (watches excepted). */
+  /** requestTimeoutMs bounds each request (watches excepted). */
   constructor(readonly kubeConfig: KubeConfig, metrics: Metrics | undefined, readonly requestTimeoutMs: number) {
     reuseConnections(kubeConfig);
-    this.#core = makeApiClient(kubeConfig, CoreV1Api, requestTimeoutMs);
-    this.#custom = makeApiClient(kubeConfig, CustomObjectsApi, requestTimeoutMs);
-    this.#apps = makeApiClient(kubeConfig, AppsV1Api, requestTimeoutMs);
-    this.#coordination = makeApiClient(kubeConfig, CoordinationV1Api, requestTimeoutMs);
     this.#metrics = metrics;
   }
 
-  /** Per-call client-node options for a shorter deadline than the client's, if one is asked for. */
-  #options(opts: CallOptions | undefined): ConfigurationOptions | undefined {
+  /** One counted request. opts.timeoutMs shortens this call's deadline below the client's; never lengthens it. */
+  async #call<T>(verb: string, resource: string, req: Omit<KubeRequest, 'timeoutMs'>, opts?: CallOptions): Promise<T> {
     const t = opts?.timeoutMs;
-    if (t === undefined || t >= this.requestTimeoutMs) return undefined;
-    return withRequestTimeout(Math.max(1, Math.floor(t)));
-  }
-
-  async #call<T>(verb: string, resource: string, fn: () => Promise<T>): Promise<T> {
+    const timeoutMs = t === undefined || t >= this.requestTimeoutMs ? this.requestTimeoutMs : Math.max(1, Math.floor(t));
     try {
-      const result = await fn();
+      const result = await kubeRequest<T>(this.kubeConfig, { ...req, timeoutMs });
       this.#metrics?.kubeRequests.inc({ verb, resource, code: '2xx' });
       return result;
     } catch (err) {
@@ -109,7 +103,7 @@ export class KubeClient {
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.#call('get', 'secrets', () => this.#core.readNamespacedSecret({ namespace, name }));
+      return await this.#call('get', 'secrets', { method: 'GET', path: `/api/v1${ns(namespace)}/secrets${seg(name)}` });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -117,53 +111,51 @@ export class KubeClient {
   }
 
   createSecret(secret: V1Secret): Promise<V1Secret> {
-    return this.#call('create', 'secrets', () => this.#core.createNamespacedSecret({ namespace: secret.metadata!.namespace!, body: secret, fieldManager: 'external-llm-secrets' }));
+    return this.#call('create', 'secrets', {
+      method: 'POST', path: `/api/v1${ns(secret.metadata!.namespace!)}/secrets`, query: { fieldManager: FIELD_MANAGER }, body: secret,
+    });
   }
 
   /** Full replace with the live resourceVersion: a concurrent change gives 409, and we retry. */
   replaceSecret(secret: V1Secret): Promise<V1Secret> {
-    return this.#call('update', 'secrets', () => this.#core.replaceNamespacedSecret({
-      namespace: secret.metadata!.namespace!, name: secret.metadata!.name!, body: secret, fieldManager: 'external-llm-secrets',
-    }));
+    return this.#call('update', 'secrets', {
+      method: 'PUT', path: `/api/v1${ns(secret.metadata!.namespace!)}/secrets${seg(secret.metadata!.name!)}`, query: { fieldManager: FIELD_MANAGER }, body: secret,
+    });
   }
 
   /** In one namespace, or in all when namespace is undefined. */
   listExternalLLMSecrets(namespace: string | undefined, labelSelector?: string, limit?: number): Promise<ExternalLLMSecretList> {
-    const call = namespace
-      ? () => this.#custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, labelSelector, limit })
-      : () => this.#custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, labelSelector, limit });
-    return this.#call('list', PLURAL, call) as Promise<ExternalLLMSecretList>;
+    return this.#call('list', PLURAL, { method: 'GET', path: `${CRS}${namespace ? ns(namespace) : ''}/${PLURAL}`, query: { labelSelector, limit } });
   }
 
-  listSecrets(namespace: string | undefined, labelSelector: string) {
-    return this.#call('list', 'secrets', () => (namespace
-      ? this.#core.listNamespacedSecret({ namespace, labelSelector })
-      : this.#core.listSecretForAllNamespaces({ labelSelector })));
+  listSecrets(namespace: string | undefined, labelSelector: string): Promise<SecretList> {
+    return this.#call('list', 'secrets', { method: 'GET', path: `/api/v1${namespace ? ns(namespace) : ''}/secrets`, query: { labelSelector } });
   }
 
   /** Merge-patches status (keys set to null are removed); returns the object as written. */
-  async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<ExternalLLMSecret> {
-    return await this.#call('patch', `${PLURAL}/status`, () => this.#custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: { status } }, MERGE_PATCH,
-    )) as ExternalLLMSecret;
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<ExternalLLMSecret> {
+    return this.#call('patch', `${PLURAL}/status`, {
+      method: 'PATCH', path: `${CRS}${ns(namespace)}/${PLURAL}${seg(name)}/status`, body: { status }, contentType: CONTENT_TYPE.mergePatch,
+    });
   }
 
   getExternalLLMSecret(namespace: string, name: string): Promise<ExternalLLMSecret> {
-    return this.#call('get', PLURAL, () => this.#custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as Promise<ExternalLLMSecret>;
+    return this.#call('get', PLURAL, { method: 'GET', path: `${CRS}${ns(namespace)}/${PLURAL}${seg(name)}` });
   }
 
   createEvent(event: CoreV1Event): Promise<unknown> {
-    return this.#call('create', 'events', () => this.#core.createNamespacedEvent({ namespace: event.metadata!.namespace!, body: event }));
+    return this.#call('create', 'events', { method: 'POST', path: `/api/v1${ns(event.metadata!.namespace!)}/events`, body: event });
   }
 
   getServiceAccount(namespace: string, name: string): Promise<V1ServiceAccount> {
-    return this.#call('get', 'serviceaccounts', () => this.#core.readNamespacedServiceAccount({ namespace, name }));
+    return this.#call('get', 'serviceaccounts', { method: 'GET', path: `/api/v1${ns(namespace)}/serviceaccounts${seg(name)}` });
   }
 
   async createServiceAccountToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<{ token: string; expiresAt: Date }> {
-    const result = await this.#call('create', 'serviceaccounts/token', () => this.#core.createNamespacedServiceAccountToken({
-      namespace, name, body: { spec: { audiences: [audience], expirationSeconds } },
-    }));
+    const result = await this.#call<{ status?: { token?: string; expirationTimestamp?: string } }>('create', 'serviceaccounts/token', {
+      method: 'POST', path: `/api/v1${ns(namespace)}/serviceaccounts${seg(name)}/token`,
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
+    });
     const expires = result.status?.expirationTimestamp;
     if (!result.status?.token) throw new Error('TokenRequest returned no token');
     return { token: result.status.token, expiresAt: expires ? new Date(expires) : new Date(Date.now() + expirationSeconds * 1000) };
@@ -172,7 +164,7 @@ export class KubeClient {
   /** The Lease, or undefined when there is none. */
   async getLease(namespace: string, name: string, opts?: CallOptions): Promise<V1Lease | undefined> {
     try {
-      return await this.#call('get', LEASE_PLURAL, () => this.#coordination.readNamespacedLease({ namespace, name }, this.#options(opts)));
+      return await this.#call('get', LEASE_PLURAL, { method: 'GET', path: `${LEASES}${ns(namespace)}/${LEASE_PLURAL}${seg(name)}` }, opts);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -181,16 +173,14 @@ export class KubeClient {
 
   /** 409 when it exists already. */
   createLease(lease: V1Lease, opts?: CallOptions): Promise<V1Lease> {
-    return this.#call('create', LEASE_PLURAL, () => this.#coordination.createNamespacedLease(
-      { namespace: lease.metadata!.namespace!, body: lease }, this.#options(opts),
-    ));
+    return this.#call('create', LEASE_PLURAL, { method: 'POST', path: `${LEASES}${ns(lease.metadata!.namespace!)}/${LEASE_PLURAL}`, body: lease }, opts);
   }
 
   /** Full replace with the resourceVersion read: 409 when someone wrote the Lease since. */
   replaceLease(lease: V1Lease, opts?: CallOptions): Promise<V1Lease> {
-    return this.#call('update', LEASE_PLURAL, () => this.#coordination.replaceNamespacedLease(
-      { namespace: lease.metadata!.namespace!, name: lease.metadata!.name!, body: lease }, this.#options(opts),
-    ));
+    return this.#call('update', LEASE_PLURAL, {
+      method: 'PUT', path: `${LEASES}${ns(lease.metadata!.namespace!)}/${LEASE_PLURAL}${seg(lease.metadata!.name!)}`, body: lease,
+    }, opts);
   }
 
   /**
@@ -199,7 +189,7 @@ export class KubeClient {
    */
   watchLease(namespace: string, name: string, onEvent: (phase: string, lease: V1Lease) => void, done: (err: unknown) => void): Promise<AbortController> {
     return new Watch(this.kubeConfig).watch(
-      `/apis/${LEASE_GROUP}/${LEASE_VERSION}/namespaces/${namespace}/${LEASE_PLURAL}`,
+      `${LEASES}${ns(namespace)}/${LEASE_PLURAL}`,
       { fieldSelector: `metadata.name=${name}` },
       onEvent,
       done,
@@ -207,28 +197,24 @@ export class KubeClient {
   }
 
   /** Patches a workload's pod template annotation, which makes Kubernetes roll its pods. */
-  patchWorkloadTemplateAnnotation(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string, annotations: Record<string, string>): Promise<unknown> {
-    const body = { spec: { template: { metadata: { annotations } } } };
-    const resource = `${kind.toLowerCase()}s`;
-    return this.#call('patch', resource, () => {
-      switch (kind) {
-        case 'Deployment': return this.#apps.patchNamespacedDeployment({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
-        case 'StatefulSet': return this.#apps.patchNamespacedStatefulSet({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
-        case 'DaemonSet': return this.#apps.patchNamespacedDaemonSet({ namespace, name, body }, STRATEGIC_MERGE_PATCH);
-      }
+  patchWorkloadTemplateAnnotation(kind: WorkloadKind, namespace: string, name: string, annotations: Record<string, string>): Promise<unknown> {
+    return this.#call('patch', `${kind.toLowerCase()}s`, {
+      method: 'PATCH', path: workloadPath(kind, namespace, name),
+      body: { spec: { template: { metadata: { annotations } } } }, contentType: CONTENT_TYPE.strategicMergePatch,
     });
   }
 
-  readWorkload(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', namespace: string, name: string): Promise<Workload> {
-    const resource = `${kind.toLowerCase()}s`;
-    return this.#call('get', resource, () => {
-      switch (kind) {
-        case 'Deployment': return this.#apps.readNamespacedDeployment({ namespace, name });
-        case 'StatefulSet': return this.#apps.readNamespacedStatefulSet({ namespace, name });
-        case 'DaemonSet': return this.#apps.readNamespacedDaemonSet({ namespace, name });
-      }
-    }) as Promise<Workload>;
+  readWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<Workload> {
+    return this.#call('get', `${kind.toLowerCase()}s`, { method: 'GET', path: workloadPath(kind, namespace, name) });
   }
+}
+
+/** A list of managed Secrets as the apiserver returns it. */
+export interface SecretList {
+  apiVersion: string;
+  kind: string;
+  items: V1Secret[];
+  metadata: { resourceVersion?: string; continue?: string };
 }
 
 /** What the operator reads of a Deployment, StatefulSet or DaemonSet. */

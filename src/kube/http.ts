@@ -1,0 +1,84 @@
+// One JSON request to the apiserver, authenticated by @kubernetes/client-node's KubeConfig exactly
+// as its own Watch is (applySecurityAuthentication: tokens, client certificates, exec plugins,
+// OIDC, proxies), sent with undici's fetch on the connection pool connection-reuse.ts keeps.
+//
+// Why not client-node's generated API classes: their modules import ObjectSerializer, which
+// imports every generated model (about 900 classes). Measured on Node 24: importing
+// @kubernetes/client-node takes a process from 43 to 134 MB RSS, and each answer is converted
+// into model instances before we read it. The operator makes a dozen kinds of calls; plain JSON
+// answers serve them, and the bundled build (scripts/bundle.ts) then leaves the models out.
+import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { fetch, type Dispatcher } from 'undici';
+import { VERSION } from '../version.js';
+
+/** A request that got no (complete) answer in time. Carries no HTTP code, so callers retry it. */
+export class KubeRequestTimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
+/**
+ * The apiserver answered with an error status. code and body have the shape of client-node's
+ * ApiException, so the helpers in client.ts read either. The body is the apiserver's Status
+ * (names objects, never Secret data); it is still never logged whole.
+ */
+export class KubeApiError extends Error {
+  override name = 'ApiException';
+  constructor(readonly code: number, readonly body: string, method: string, path: string) {
+    super(`${method} ${path}: HTTP ${code}`);
+  }
+}
+
+export const CONTENT_TYPE = {
+  json: 'application/json',
+  mergePatch: 'application/merge-patch+json',
+  strategicMergePatch: 'application/strategic-merge-patch+json',
+} as const;
+
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path from the server root, e.g. /api/v1/namespaces/a/secrets. */
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs: number;
+}
+
+/** Sends one request and returns the parsed JSON answer; throws KubeApiError or KubeRequestTimeoutError. */
+export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<T> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
+  for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+
+  const ctx = new RequestContext(url.toString(), HttpMethod[req.method]);
+  await kc.applySecurityAuthentication(ctx);
+  const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };
+  if (req.body !== undefined) headers['Content-Type'] = req.contentType ?? CONTENT_TYPE.json;
+
+  // One deadline for the whole exchange, the answer's body included. AbortSignal.timeout would
+  // reject with a DOMException whose numeric code (23) reads as an HTTP status elsewhere.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new KubeRequestTimeoutError(
+    `${req.method} ${url.pathname}: no answer from the apiserver within ${req.timeoutMs} ms`,
+  )), req.timeoutMs);
+  timer.unref();
+  try {
+    const res = await fetch(url, {
+      method: req.method,
+      headers,
+      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      signal: controller.signal,
+    });
+    const text = await res.text();
+    if (res.status < 200 || res.status >= 300) throw new KubeApiError(res.status, text, req.method, url.pathname);
+    return (text ? JSON.parse(text) : {}) as T;
+  } catch (err) {
+    if (controller.signal.aborted && controller.signal.reason instanceof KubeRequestTimeoutError) throw controller.signal.reason;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
