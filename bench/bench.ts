@@ -7,7 +7,7 @@
 //
 //   npm run bench -- [--resources 1000] [--secrets 100] [--namespaces 10] [--refresh-interval 60s]
 //                    [--concurrent 20] [--skip-rotation] [--precreate] [--no-change-detection] [--no-batch-get]
-//                    [--compiled]   (run tsc's output, as the image does, instead of node --import tsx)
+//                    [--compiled]   (run the bundle `npm run build` makes, as the image does, instead of node --import tsx)
 //                    [--cpu-prof]   (V8 CPU profile of the operator into the run's logs dir, with a top-20 summary)
 //                    [--events] [--events-poll-multiplier 10]  (event-driven refresh: EventBridge → SQS in moto)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -74,7 +74,7 @@ const ROLES = ['bench-role-a', 'bench-role-b'];
 const ACCOUNT = '123456789012';
 const SOURCE_LABEL = 'bench.llmsecrets.dev/source';
 const JITTER = 0.1; // src/controller/backoff.ts JITTER_FRACTION
-const COMPILED_DIR = join(repoRoot, 'bench', '.build');
+const COMPILED = join(repoRoot, 'bench', '.build', 'operator.mjs');
 const POLL_MS = N > 3000 ? 2000 : 500;
 const EVENTS = opt.events;
 const EVENTS_MULTIPLIER = positiveInt('events-poll-multiplier', opt['events-poll-multiplier']);
@@ -145,7 +145,7 @@ class OperatorProcess {
     const out = createWriteStream(logPath, { flags: 'a' });
     this.child = spawn(process.execPath, [
       ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(getTestEnv().logsDir, 'operator')] : []),
-      ...(opt.compiled ? [join(COMPILED_DIR, 'src', 'main.js')] : ['--import', 'tsx', 'src/main.ts']),
+      ...(opt.compiled ? [COMPILED] : ['--import', 'tsx', 'src/main.ts']),
       '--kubeconfig', env.kubeconfigPath,
       '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', String(healthPort),
@@ -490,8 +490,8 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg().map((x) => round(x, 2));
   log(`N=${N} resources, M=${M} secrets, K=${K} namespaces, 2 roles, refresh ${REFRESH}, --concurrent ${CONCURRENT}, change detection ${CHANGE_DETECTION ? 'on' : 'off'}, batch get ${BATCH_GET ? 'on' : 'off'}, ${opt.precreate ? 'resources created before the operator starts' : 'operator running while resources are created'}`);
   if (opt.compiled) {
-    log('compiling the operator (tsc) into bench/.build');
-    execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.json'), '--outDir', COMPILED_DIR], { cwd: repoRoot, stdio: 'inherit' });
+    log('bundling the operator (scripts/bundle.mjs) into bench/.build');
+    execFileSync(process.execPath, [join(repoRoot, 'scripts', 'bundle.mjs'), '--outfile', COMPILED], { cwd: repoRoot, stdio: 'inherit' });
   }
   env = await startTestEnv();
   const moto = env.moto.endpoint;
@@ -624,7 +624,7 @@ async function main(): Promise<void> {
   const result = {
     startedAt: startedAt.toISOString(),
     machine: { ...m, loadAverageAtStart: loadAtStart },
-    options: { operator: opt.compiled ? 'node bench/.build/src/main.js (tsc output)' : 'node --import tsx src/main.ts', resources: N, secrets: M, namespaces: K, roles: ROLES.length, refreshInterval: REFRESH, concurrent: CONCURRENT, createConcurrency: CREATE_CONCURRENCY, precreate: opt.precreate, changeDetection: CHANGE_DETECTION, batchGet: BATCH_GET, rotateSecrets: ROTATE, events: EVENTS, eventsPollMultiplier: EVENTS ? EVENTS_MULTIPLIER : undefined },
+    options: { operator: opt.compiled ? 'node bench/.build/operator.mjs (the bundle)' : 'node --import tsx src/main.ts', resources: N, secrets: M, namespaces: K, roles: ROLES.length, refreshInterval: REFRESH, concurrent: CONCURRENT, createConcurrency: CREATE_CONCURRENCY, precreate: opt.precreate, changeDetection: CHANGE_DETECTION, batchGet: BATCH_GET, rotateSecrets: ROTATE, events: EVENTS, eventsPollMultiplier: EVENTS ? EVENTS_MULTIPLIER : undefined },
     coldStart: {
       secondsFromFirstCreate: round((allReadyAt - created.first) / 1000, 2),
       secondsFromOperatorStart: round((allReadyAt - spawnAt) / 1000, 2),

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 
-/** The package version, read once from package.json beside dist/ or src/. */
-export const VERSION: string = (() => {
+/** Set by the bundler (scripts/bundle.mjs); absent when running tsc's output or the sources. */
+declare const __ELS_VERSION__: string | undefined;
+
+/** The package version: built into the bundle, else read once from package.json beside dist/ or src/. */
+export const VERSION: string = typeof __ELS_VERSION__ === 'string' ? __ELS_VERSION__ : (() => {
   for (const rel of ['../package.json', '../../package.json']) {
     try {
       return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;

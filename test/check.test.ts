@@ -18,14 +18,12 @@ const sid = (name: string) => `check-${run}/${name}`;
 const marker = (name: string) => `SECRETVALUE-check-${name}-0123456789`;
 let ns: string;
 
-/** The built operator (tsc's output, as the image runs it), under the run's logs dir so that its
- * imports resolve against the repository's node_modules. */
+/** The built operator: the bundle `npm run build` makes and the image runs (scripts/bundle.mjs). */
 let mainJs: string;
 
 beforeAll(async () => {
-  const outDir = join(getTestEnv().logsDir, 'check-build');
-  execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.json'), '--outDir', outDir], { cwd: repoRoot, stdio: 'inherit' });
-  mainJs = join(outDir, 'src', 'main.js');
+  mainJs = join(getTestEnv().logsDir, 'check-build', 'operator.mjs');
+  execFileSync(process.execPath, [join(repoRoot, 'scripts', 'bundle.mjs'), '--outfile', mainJs], { cwd: repoRoot, stdio: 'inherit' });
   await applyCrds();
   ns = await createTestNamespace('check');
 }, 180_000);
@@ -35,7 +33,7 @@ afterAll(async () => {
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
-/** node dist/src/main.js ARGS: the built binary, as users and the image run it. */
+/** node dist/operator.mjs ARGS: the built binary, as users and the image run it. */
 function cli(args: string[], opts: { rules?: unknown[] } = {}): Promise<Result> {
   const env = getTestEnv();
   const flags = args[0] === 'check' ? ['--kubeconfig', env.kubeconfigPath, '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,

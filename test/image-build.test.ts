@@ -1,8 +1,8 @@
 // The Dockerfile's build, without Docker: the same steps in temporary directories, so the shipped
-// artifact is proven to run from dist/ + production dependencies alone.
-//   build stage:   package.json, package-lock.json, tsconfig.json, src/ → npm ci → npm run build
-//   runtime stage: dist/ + package.json + package-lock.json → npm ci --omit=dev --ignore-scripts
-// Then `node dist/src/main.js --version` runs from the runtime directory. npm ci needs the registry
+// artifact is proven to run from the bundle alone, without node_modules.
+//   build stage:   package.json, package-lock.json, tsconfig.json, scripts/bundle.mjs, src/ → npm ci → npm run build
+//   runtime stage: dist/operator.mjs (+ its licence notices), nothing else
+// Then `node dist/operator.mjs --version` runs from the runtime directory. npm ci needs the registry
 // (or a warm npm cache). Node is the one running the tests (process.execPath).
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -40,9 +40,11 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^ARG BASE_IMAGE=node:24-slim$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/^RUN npm run build$/m);
-    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev --ignore-scripts\b/m);
+    // The runtime stage takes the bundle, no node_modules.
+    expect(dockerfile).toMatch(/^COPY --from=build --chown=0:0 \/app\/dist\/operator\.mjs\b/m);
+    expect(dockerfile).not.toMatch(/node_modules/);
     expect(dockerfile).toMatch(/^USER 10001(:10001)?$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "dist\/src\/main\.js"\]$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "dist\/operator\.mjs"\]$/m);
     expect(dockerfile).toMatch(/org\.opencontainers\.image\.version/);
     // Exec-form ENTRYPOINT, no shell wrapper and no CMD that would need one.
     expect(dockerfile).not.toMatch(/^(CMD|ENTRYPOINT) [^[]/m);
@@ -51,31 +53,27 @@ describe('Dockerfile', () => {
   it('sends only the build inputs to the Docker context', () => {
     const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     expect(ignore[ignore.findIndex((l) => l && !l.startsWith('#'))]).toBe('*');
-    for (const kept of ['!package.json', '!package-lock.json', '!tsconfig.json', '!src/']) expect(ignore).toContain(kept);
+    for (const kept of ['!package.json', '!package-lock.json', '!tsconfig.json', '!src/', '!scripts/bundle.mjs']) expect(ignore).toContain(kept);
   });
 
   it.skipIf(realImage)('build stage: a clean npm ci and npm run build compile dist/', () => {
     for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repoRoot, file), join(buildDir, file));
     cpSync(join(repoRoot, 'src'), join(buildDir, 'src'), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
+    cpSync(join(repoRoot, 'scripts', 'bundle.mjs'), join(buildDir, 'scripts', 'bundle.mjs'));
     run('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], buildDir);
     run('npm', ['run', 'build'], buildDir);
-    expect(existsSync(join(buildDir, 'dist', 'src', 'main.js'))).toBe(true);
+    expect(existsSync(join(buildDir, 'dist', 'operator.mjs'))).toBe(true);
   }, 900_000);
 
-  it.skipIf(realImage)('runtime stage: dist/ and production dependencies alone run the operator', () => {
-    expect(existsSync(join(buildDir, 'dist', 'src', 'main.js')), 'the build stage ran').toBe(true);
-    cpSync(join(buildDir, 'dist'), join(runtimeDir, 'dist'), { recursive: true });
-    for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(runtimeDir, file));
-    run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], runtimeDir);
-    // No dev dependency made it in.
-    for (const dev of ['typescript', 'vitest', 'tsx', 'yaml', 'testcontainers', '@aws-sdk/client-iam']) {
-      expect(existsSync(join(runtimeDir, 'node_modules', dev)), dev).toBe(false);
-    }
-    const out = execFileSync(process.execPath, ['dist/src/main.js', '--version'], { cwd: runtimeDir, encoding: 'utf8', timeout: 30_000 });
+  it.skipIf(realImage)('runtime stage: the bundle alone runs the operator', () => {
+    expect(existsSync(join(buildDir, 'dist', 'operator.mjs')), 'the build stage ran').toBe(true);
+    for (const file of ['operator.mjs', 'operator.mjs.LEGAL.txt']) cpSync(join(buildDir, 'dist', file), join(runtimeDir, 'dist', file));
+    expect(existsSync(join(runtimeDir, 'node_modules'))).toBe(false);
+    const out = execFileSync(process.execPath, ['dist/operator.mjs', '--version'], { cwd: runtimeDir, encoding: 'utf8', timeout: 30_000 });
     expect(out.trim()).toBe(`external-llm-secrets ${version}`);
     expect(version).toBe('0.1.0');
     // --help loads the same modules as a start, short of connecting anywhere.
-    const help = execFileSync(process.execPath, ['dist/src/main.js', '--help'], { cwd: runtimeDir, encoding: 'utf8', timeout: 30_000 });
+    const help = execFileSync(process.execPath, ['dist/operator.mjs', '--help'], { cwd: runtimeDir, encoding: 'utf8', timeout: 30_000 });
     expect(help).toContain('--leader-elect');
   }, 900_000);
 });
