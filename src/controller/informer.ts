@@ -162,10 +162,12 @@ export class SupervisedInformer<T extends KubernetesObject> {
         if (run !== this.#run || this.#stopped) return;
         if (expired || httpStatus(err) === 410) {
           void this.#listAndWatch();
-        } else if (err) {
+        } else if (err && (err as { name?: unknown }).name !== 'TimeoutError') {
           this.#onError(run, err);
         } else {
-          // The server ended the watch (its timeout): resume from the last version seen.
+          // The server ended the watch (its timeout), or nothing came for Watch's inactivity
+          // timeout: resume from the last version seen. Not a failure: a quiet namespace sends
+          // nothing for minutes. If the apiserver is really gone, the resumed watch fails.
           void this.#startWatch(run);
         }
       });
