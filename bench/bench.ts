@@ -145,7 +145,8 @@ class OperatorProcess {
     const out = createWriteStream(logPath, { flags: 'a' });
     this.child = spawn(process.execPath, [
       ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(getTestEnv().logsDir, 'operator')] : []),
-      ...(opt.compiled ? [COMPILED] : ['--import', 'tsx', 'src/main.ts']),
+      // The image's node flags with the bundle (Dockerfile ENTRYPOINT).
+      ...(opt.compiled ? ['--optimize-for-size', COMPILED] : ['--import', 'tsx', 'src/main.ts']),
       '--kubeconfig', env.kubeconfigPath,
       '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', String(healthPort),

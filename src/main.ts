@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --optimize-for-size
 // The process: flags → config → operator; clean shutdown on SIGTERM and SIGINT.
 import { runCheck } from './check.js';
 import { ConfigError, parseConfig, USAGE, wantsHelp } from './config.js';
