@@ -3,10 +3,10 @@
 // watch (resume from the last resourceVersion, no relist).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { localKubeConfig } from '../../test/helpers/local-kubeconfig.js';
 import { SupervisedInformer } from './informer.js';
 
 type Obj = KubernetesObject & { data?: string };
@@ -60,13 +60,7 @@ const until = async (what: () => boolean, ms = 5_000): Promise<void> => {
 const send = (type: string, o: unknown) => watches.at(-1)!.res.write(`${JSON.stringify({ type, object: o })}\n`);
 
 function start(): { heard: string[] } {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = localKubeConfig(port);
   const heard: string[] = [];
   const path = '/api/v1/namespaces/ns/things';
   informer = new SupervisedInformer<Obj>({

@@ -3,8 +3,8 @@
 // included, and the per-call timeout only ever shortens the client's deadline.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localKubeConfig } from '../../test/helpers/local-kubeconfig.js';
 import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import { Metrics } from '../observability/metrics.js';
 import { httpCode, KubeClient } from './client.js';
@@ -48,13 +48,7 @@ beforeEach(() => {
 });
 
 function client(requestTimeoutMs = 5_000): { kube: KubeClient; metrics: Metrics } {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
+  const kc = localKubeConfig(port);
   const metrics = new Metrics({ processMetrics: false });
   return { kube: new KubeClient(kc, metrics, requestTimeoutMs), metrics };
 }
