@@ -656,12 +656,24 @@ async function main(): Promise<void> {
     log(`events: EventBridge rule → SQS ${q.queueUrl}; polling at ${REFRESH} × ${EVENTS_MULTIPLIER}`);
   }
 
+  // The idle heap: a separate operator process, started before any resource exists and stopped
+  // again, so that no snapshot (which leaves the process's RSS up) precedes the measured run.
+  const heap: HeapPoint[] = [];
+  if (HEAP) {
+    const probe = new OperatorProcess(await freePort(), await freePort(), opArgs, join(opLogDir, 'bench-operator-idle.log'));
+    try {
+      await probe.waitReady();
+      await sleep(3000);
+      heap.push(await probe.heapSnapshot('idle (started, no resources)'));
+    } finally {
+      await probe.stop();
+    }
+  }
+
   let created: { first: number; last: number };
   let preCpu: Record<string, number>;
   let spawnAt: number;
   let s0: Snapshot; // operator up, before its work
-  const heap: HeapPoint[] = [];
-  let idleProc: ProcSample | undefined; // live mode: before the idle heap snapshot
   let baseWrites: Record<string, number>;
   if (opt.precreate) {
     created = await createResources(plans);
@@ -676,8 +688,6 @@ async function main(): Promise<void> {
     spawnAt = Date.now();
     operator = new OperatorProcess(await freePort(), await freePort(), opArgs, opLog);
     await operator.waitReady();
-    idleProc = operator.sample();
-    if (HEAP) heap.push(await operator.heapSnapshot('idle (started, no resources)'));
     s0 = await snapshot(operator);
     baseWrites = s0.apiWrites;
     preCpu = s0.cpuByCommand;
@@ -685,7 +695,7 @@ async function main(): Promise<void> {
     created = await createResources(plans);
     log(`created ${N} ExternalLLMSecrets in ${round((created.last - created.first) / 1000)} s`);
   }
-  const idle = idleProc ?? s0.proc;
+  const idle = s0.proc;
   const allReadyAt = await waitAllReady(operator, Math.max(300_000, N * 100));
   log(`all ${N} Ready ${round((allReadyAt - created.first) / 1000)} s after the first create, ${round((allReadyAt - spawnAt) / 1000)} s after the operator started`);
   await settle(operator);
@@ -696,7 +706,6 @@ async function main(): Promise<void> {
   const benchCreates: Record<string, number> = opt.precreate ? {} : { 'POST externalllmsecrets': N };
   const cold = delta(zero, s1, benchCreates);
   const coldPeakRssMb = round(operator.lastHwmKb / 1024);
-  if (HEAP) heap.push(await operator.heapSnapshot(`after the cold start (${N} resources)`));
 
   // Steady state: one refresh interval (+ jitter) after everything is Ready, every resource has
   // had its first refresh; then take exactly one interval.
@@ -719,6 +728,8 @@ async function main(): Promise<void> {
   }
   const end = await snapshot(operator);
   const peakRssMb = round(operator.lastHwmKb / 1024);
+  // After every other figure: the snapshot pauses the operator and leaves its RSS up.
+  if (HEAP) heap.push(await operator.heapSnapshot(`end of run (${N} resources)`));
   await operator.stop();
   operator = undefined;
   const profile = opt['cpu-prof'] ? summarizeProfile(opLogDir) : undefined;
