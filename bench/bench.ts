@@ -869,6 +869,7 @@ function heapTable(points: HeapPoint[]): string {
   const rows: string[][] = [];
   rows.push(['RSS before the snapshot (after it)', ...points.map((p) => `${p.rssMb} MB (${p.rssAfterMb} MB)`)]);
   rows.push(['V8 heap used, all spaces', ...points.map((p) => `${round(Object.values(p.v8Spaces).reduce((a, s) => a + s.usedMb, 0))} MB`)]);
+  rows.push(['V8 heap committed (all spaces); large-object space', ...points.map((p) => `${round(Object.values(p.v8Spaces).reduce((a, s) => a + s.sizeMb, 0))} MB; ${p.v8Spaces.large_object?.sizeMb ?? '?'} MB`)]);
   rows.push(['  young generation (new space) used / size', ...points.map((p) => `${p.v8Spaces.new?.usedMb ?? '?'} / ${p.v8Spaces.new?.sizeMb ?? '?'} MB`)]);
   rows.push(['  code space used', ...points.map((p) => `${p.v8Spaces.code?.usedMb ?? '?'} MB`)]);
   rows.push(['live objects in the snapshot (after a full GC)', ...points.map((p) => mb(p.breakdown?.totalBytes))]);
