@@ -10,8 +10,10 @@
 //                    [--compiled]   (run the bundle `npm run build` makes, as the image does, instead of node --import tsx)
 //                    [--cpu-prof]   (V8 CPU profile of the operator into the run's logs dir, with a top-20 summary)
 //                    [--events] [--events-poll-multiplier 10]  (event-driven refresh: EventBridge → SQS in moto)
+//                    [--no-floor]   (skip the bare-client floor run after the operator; bench/floor.ts)
+//                    [--no-heap]    (skip the heap snapshots and their breakdown; bench/heap-snapshot.ts)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +26,9 @@ import {
   getTestEnv, putSecretValue, repoRoot, startTestEnv, WRITE_VERBS, type RunningTestEnv,
 } from '../test/env/index.js';
 import { createEventsQueue, putSecretsManagerEvent } from '../test/env/events.js';
+import { BareClient, drain, Feed, floorEvent, floorWork, type FloorObject } from './floor.js';
+import type { HeapBreakdown } from './heap-snapshot.js';
+import { measureModuleCost } from './module-cost.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -47,11 +52,13 @@ const { values: opt } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     events: { type: 'boolean', default: false },
     'events-poll-multiplier': { type: 'string', default: '10' },
+    'no-floor': { type: 'boolean', default: false },
+    'no-heap': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (opt.help) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 12).map((l) => l.slice(3)).join('\n') + '\n');
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 14).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
 }
 const positiveInt = (name: string, text: string): number => {
@@ -78,6 +85,9 @@ const COMPILED = join(repoRoot, 'bench', '.build', 'operator.mjs');
 const POLL_MS = N > 3000 ? 2000 : 500;
 const EVENTS = opt.events;
 const EVENTS_MULTIPLIER = positiveInt('events-poll-multiplier', opt['events-poll-multiplier']);
+const FLOOR = !opt['no-floor'];
+const HEAP = !opt['no-heap'];
+const FLOOR_TARGET = 1.5;
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,6 +155,7 @@ class OperatorProcess {
     const out = createWriteStream(logPath, { flags: 'a' });
     this.child = spawn(process.execPath, [
       ...(opt['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', join(getTestEnv().logsDir, 'operator')] : []),
+      ...(HEAP ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir()}`] : []),
       // The image's node flags with the bundle (Dockerfile ENTRYPOINT).
       ...(opt.compiled ? ['--optimize-for-size', COMPILED] : ['--import', 'tsx', 'src/main.ts']),
       '--kubeconfig', env.kubeconfigPath,
@@ -186,7 +197,7 @@ class OperatorProcess {
     if (!res.ok) throw new Error(`operator /metrics: HTTP ${res.status}`);
     return parseProm(await res.text(), new Set([
       'externalllmsecret_aws_api_calls_total', 'externalllmsecret_syncs_total', 'externalllmsecret_kube_api_requests_total',
-      'externalllmsecret_workqueue_depth', 'externalllmsecret_sync_duration_seconds_sum', 'externalllmsecret_sync_duration_seconds_count', 'externalllmsecret_source_cache_requests_total', 'externalllmsecret_credential_cache_requests_total',
+      'externalllmsecret_workqueue_depth', 'externalllmsecret_kube_events_dropped_total', 'externalllmsecret_sync_duration_seconds_sum', 'externalllmsecret_sync_duration_seconds_count', 'externalllmsecret_source_cache_requests_total', 'externalllmsecret_credential_cache_requests_total',
     ]));
   }
 
@@ -203,6 +214,43 @@ class OperatorProcess {
     throw new Error('the operator did not become ready');
   }
 
+  /** V8 heap spaces and RSS now, then a heap snapshot (SIGUSR2; the operator pauses while it writes
+   * it, and a full GC runs first). Resolves once the file is complete. */
+  async heapSnapshot(label: string): Promise<HeapPoint> {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
+    const spaces = parseProm(text, new Set(['nodejs_heap_space_size_used_bytes', 'nodejs_heap_space_size_total_bytes']));
+    const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+    const v8Spaces: Record<string, { usedMb: number; sizeMb: number }> = {};
+    for (const x of spaces) {
+      const e = v8Spaces[x.labels.space!] ??= { usedMb: 0, sizeMb: 0 };
+      if (x.name.endsWith('_used_bytes')) e.usedMb = round(x.value / 2 ** 20); else e.sizeMb = round(x.value / 2 ** 20);
+    }
+    const proc = this.sample();
+    const [peakBefore, hwmBefore] = [this.peakRssKb, this.lastHwmKb];
+    const dir = heapDir();
+    const before = new Set(readdirSync(dir));
+    const t = Date.now();
+    this.child.kill('SIGUSR2');
+    let file: string | undefined;
+    for (let size = -1; ;) {
+      if (Date.now() - t > 600_000) throw new Error('no heap snapshot after 10 minutes');
+      await sleep(500);
+      file ??= readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+      if (!file) continue;
+      // The snapshot is written on the operator's main thread: /metrics answers once it is done.
+      try { await this.metrics(); } catch { continue; }
+      const now = statSync(join(dir, file)).size;
+      if (now === size && now > 0) break;
+      size = now;
+    }
+    // Writing a snapshot takes memory of its own: reset the kernel's peak RSS (VmHWM) and ours to
+    // what they were before, so the run's peak RSS is the operator's, not the snapshot's.
+    try { writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); } catch { /* older kernel: the peak includes the snapshot */ }
+    [this.peakRssKb, this.lastHwmKb] = [peakBefore, hwmBefore];
+    log(`heap snapshot "${label}": ${join(dir, file)} (${round(statSync(join(dir, file)).size / 2 ** 20)} MB, ${round((Date.now() - t) / 1000)} s)`);
+    return { label, file: join(dir, file), rssMb: round(proc.rssKb / 1024), rssAfterMb: round(this.sample().rssKb / 1024), v8Spaces, metricSeries: series, pauseSeconds: round((Date.now() - t) / 1000) };
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     if (!this.alive) return;
@@ -211,6 +259,22 @@ class OperatorProcess {
     await this.exited;
     clearTimeout(killer);
   }
+}
+
+interface HeapPoint { label: string; file: string; rssMb: number; rssAfterMb: number; v8Spaces: Record<string, { usedMb: number; sizeMb: number }>; metricSeries: number; pauseSeconds: number; breakdown?: HeapBreakdown }
+
+let heapDirPath: string | undefined;
+function heapDir(): string {
+  if (!heapDirPath) { heapDirPath = join(getTestEnv().logsDir, 'operator', 'heap'); mkdirSync(heapDirPath, { recursive: true }); }
+  return heapDirPath;
+}
+
+/** The breakdown of one snapshot, in a separate node with room for the parse. */
+function analyseHeap(file: string): HeapBreakdown {
+  const out = execFileSync(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', join(repoRoot, 'bench', 'heap-snapshot.ts'), file], {
+    cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 2 ** 20, env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  return JSON.parse(out) as HeapBreakdown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +316,8 @@ interface Snapshot {
   syncs: Record<string, number>; // result/reason
   opKube: Record<string, number>; // verb resource code (operator side)
   apiWrites: Record<string, number>; // VERB resource[/subresource] (apiserver side)
+  /** Normal events the operator's budget dropped (src/controller/event-budget.ts), since its start. */
+  eventsDropped: number;
   proc: ProcSample;
 }
 
@@ -280,6 +346,7 @@ async function snapshot(op: OperatorProcess): Promise<Snapshot> {
     syncs: group(m.filter((x) => x.name === 'externalllmsecret_syncs_total'), (l) => `${l.result}/${l.reason}`),
     opKube: group(m.filter((x) => x.name === 'externalllmsecret_kube_api_requests_total'), (l) => `${l.verb} ${l.resource} ${l.code}`),
     apiWrites,
+    eventsDropped: sum(m.filter((x) => x.name === 'externalllmsecret_kube_events_dropped_total'), () => true),
     proc: op.sample(),
   };
 }
@@ -353,7 +420,7 @@ function plan(namespaces: string[], roleArns: string[]): Plan[] {
   }));
 }
 
-async function createResources(items: Plan[]): Promise<{ first: number; last: number }> {
+async function createResources(items: Plan[], onCreated?: (p: Plan, created: ExternalLLMSecret) => void): Promise<{ first: number; last: number }> {
   const first = Date.now();
   await pool(items, CREATE_CONCURRENCY, async (p) => {
     const spec: ExternalLLMSecretSpec = {
@@ -365,10 +432,11 @@ async function createResources(items: Plan[]): Promise<{ first: number; last: nu
     } as ExternalLLMSecretSpec;
     for (let attempt = 0; ; attempt++) {
       try {
-        await customApi.createNamespacedCustomObject({
+        const created = await customApi.createNamespacedCustomObject({
           group: GROUP, version: VERSION, namespace: p.namespace, plural: PLURAL,
           body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: p.name, namespace: p.namespace }, spec },
-        });
+        }) as ExternalLLMSecret;
+        onCreated?.(p, created);
         return;
       } catch (err) {
         if (attempt >= 5) throw err;
@@ -416,6 +484,76 @@ async function settle(op: OperatorProcess, quietMs = 2000, maxMs = 15_000): Prom
     if (writes !== last || depth > 0) { last = writes; since = Date.now(); }
     if (Date.now() - since >= quietMs) return;
     await sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor (bench/floor.ts): a bare client doing only the unavoidable apiserver work
+
+interface FloorResult {
+  mode: 'precreate' | 'live';
+  definition: string;
+  objects: number;
+  concurrency: number;
+  /** precreate: the bare client's Secret POST + status PATCH for every resource; live: first create → last status PATCH, the bare client working on each resource as soon as its create returned. */
+  seconds: number;
+  /** live: how long the N creates took within it. */
+  createSeconds?: number;
+  apiserverWrites: Record<string, number>;
+  machineCpuSeconds: Record<string, number>;
+  /** N Normal events (the shape src/kube/events.ts writes) POSTed alone afterwards at the same concurrency: their apiserver cost. */
+  events: { count: number; seconds: number; machineCpuSeconds: Record<string, number> };
+}
+
+function cpuDiff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(diff(after, before)).filter(([, v]) => v >= 0.5).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, round(v)]));
+}
+
+async function runFloor(roleArns: string[]): Promise<FloorResult> {
+  const namespaces = await Promise.all(Array.from({ length: K }, () => createTestNamespace('floor')));
+  const plans = plan(namespaces, roleArns);
+  const client = new BareClient(getTestEnv(), CONCURRENT);
+  const objects: Array<{ o: FloorObject; secret: number }> = [];
+  const toObject = (p: Plan, c: ExternalLLMSecret) => ({ o: { namespace: p.namespace, name: p.name, uid: c.metadata.uid!, generation: c.metadata.generation ?? 1 }, secret: p.secret });
+  const work = (x: { o: FloorObject; secret: number }) => floorWork(client, x.o, secretName(x.secret), { [SOURCE_LABEL]: `s${x.secret}` });
+  try {
+    let w0: Record<string, number>;
+    let c0: Record<string, number>;
+    let seconds: number;
+    let createSeconds: number | undefined;
+    if (opt.precreate) {
+      await createResources(plans, (p, c) => objects.push(toObject(p, c)));
+      [w0, c0] = [await apiserverWrites(), cpuByCommand()];
+      const t0 = Date.now();
+      await pool(objects, CONCURRENT, work);
+      seconds = (Date.now() - t0) / 1000;
+    } else {
+      [w0, c0] = [await apiserverWrites(), cpuByCommand()];
+      const feed = new Feed<{ o: FloorObject; secret: number }>();
+      const workers = drain(feed, CONCURRENT, work);
+      const created = await createResources(plans, (p, c) => { const x = toObject(p, c); objects.push(x); feed.push(x); });
+      feed.close();
+      await workers;
+      seconds = (Date.now() - created.first) / 1000;
+      createSeconds = (created.last - created.first) / 1000;
+    }
+    const [w1, c1] = [await apiserverWrites(), cpuByCommand()];
+    const t1 = Date.now();
+    await pool(objects, CONCURRENT, (x) => floorEvent(client, x.o, 'floor'));
+    const eventsSeconds = (Date.now() - t1) / 1000;
+    const c2 = cpuByCommand();
+    return {
+      mode: opt.precreate ? 'precreate' : 'live',
+      definition: opt.precreate
+        ? `a bare client (keep-alive HTTPS, ${CONCURRENT} workers = --concurrent) does one Secret POST + one status merge-PATCH for each of ${N} ExternalLLMSecrets created beforehand (untimed); ratio = (operator start → all Ready) / this`
+        : `the same ${N} creates as the operator run (${CREATE_CONCURRENCY} at a time), with a bare client (${CONCURRENT} workers) doing each resource's Secret POST + status merge-PATCH as soon as its create returned; first create → last PATCH; ratio = (first create → all Ready) / this`,
+      objects: N, concurrency: CONCURRENT, seconds: round(seconds, 2), createSeconds: createSeconds === undefined ? undefined : round(createSeconds, 2),
+      apiserverWrites: diff(diff(w1, w0), opt.precreate ? {} : { 'POST externalllmsecrets': N }),
+      machineCpuSeconds: cpuDiff(c1, c0),
+      events: { count: objects.length, seconds: round(eventsSeconds, 2), machineCpuSeconds: cpuDiff(c2, c1) },
+    };
+  } finally {
+    client.close();
   }
 }
 
@@ -519,6 +657,20 @@ async function main(): Promise<void> {
     log(`events: EventBridge rule → SQS ${q.queueUrl}; polling at ${REFRESH} × ${EVENTS_MULTIPLIER}`);
   }
 
+  // The idle heap: a separate operator process, started before any resource exists and stopped
+  // again, so that no snapshot (which leaves the process's RSS up) precedes the measured run.
+  const heap: HeapPoint[] = [];
+  if (HEAP) {
+    const probe = new OperatorProcess(await freePort(), await freePort(), opArgs, join(opLogDir, 'bench-operator-idle.log'));
+    try {
+      await probe.waitReady();
+      await sleep(3000);
+      heap.push(await probe.heapSnapshot('idle (started, no resources)'));
+    } finally {
+      await probe.stop();
+    }
+  }
+
   let created: { first: number; last: number };
   let preCpu: Record<string, number>;
   let spawnAt: number;
@@ -551,7 +703,7 @@ async function main(): Promise<void> {
   const s1 = await snapshot(operator);
   // Cold start: AWS and process figures from the operator's start (its counters start at 0);
   // apiserver writes from before its start, minus the bench's own N creates.
-  const zero: Snapshot = { at: spawnAt, cpuByCommand: preCpu, syncSeconds: { sum: 0, count: 0 }, aws: {}, syncs: {}, opKube: {}, apiWrites: baseWrites, proc: { rssKb: 0, hwmKb: 0, cpuSec: 0 } };
+  const zero: Snapshot = { at: spawnAt, cpuByCommand: preCpu, syncSeconds: { sum: 0, count: 0 }, aws: {}, syncs: {}, opKube: {}, apiWrites: baseWrites, eventsDropped: 0, proc: { rssKb: 0, hwmKb: 0, cpuSec: 0 } };
   const benchCreates: Record<string, number> = opt.precreate ? {} : { 'POST externalllmsecrets': N };
   const cold = delta(zero, s1, benchCreates);
   const coldPeakRssMb = round(operator.lastHwmKb / 1024);
@@ -577,9 +729,25 @@ async function main(): Promise<void> {
   }
   const end = await snapshot(operator);
   const peakRssMb = round(operator.lastHwmKb / 1024);
+  // After every other figure: the snapshot pauses the operator and leaves its RSS up.
+  if (HEAP) heap.push(await operator.heapSnapshot(`end of run (${N} resources)`));
   await operator.stop();
   operator = undefined;
   const profile = opt['cpu-prof'] ? summarizeProfile(opLogDir) : undefined;
+
+  let floor: FloorResult | undefined;
+  if (FLOOR) {
+    log(`floor: a bare client, ${CONCURRENT} workers, one Secret POST + one status PATCH for each of ${N} fresh resources (${opt.precreate ? 'created beforehand' : 'as they are created'}); the operator is stopped`);
+    floor = await runFloor(roleArns);
+    log(`floor: ${floor.seconds} s; then ${floor.events.count} events alone: ${floor.events.seconds} s`);
+  }
+  for (const h of heap) {
+    log(`analysing ${h.file}`);
+    const t = Date.now();
+    h.breakdown = analyseHeap(h.file);
+    log(`analysed in ${round((Date.now() - t) / 1000)} s`);
+  }
+  const moduleCost = HEAP ? measureModuleCost(repoRoot) : undefined;
 
   // -------------------------------------------------------------------------------------------
   // Targets
@@ -594,7 +762,16 @@ async function main(): Promise<void> {
   rows.push(['  (creating the N resources took)', `${round((created.last - created.first) / 1000)} s`, '', '']);
   rows.push(['cold start: Secrets Manager calls', `${cold.awsSecretsManager} ${fmt(cold.aws, 'secretsmanager/')}`, '', '']);
   rows.push(['cold start: STS calls', `${cold.sts} ${fmt(cold.aws, 'sts/')}`, `AssumeRole ≤ ${distinctSessions} (2 roles × ${K} ns)`, pass(cold.assumeRole <= distinctSessions)]);
-  rows.push(['cold start: apiserver writes (operator)', `${cold.apiserverWritesTotal} ${fmt(cold.apiserverWrites)}`, `~${3 * N} (Secret + status + event each)`, '']);
+  rows.push(['cold start: apiserver writes (operator)', `${cold.apiserverWritesTotal} ${fmt(cold.apiserverWrites)}`, `~${2 * N} (Secret + status each) + events`, '']);
+  const eventWrites = cold.apiserverWrites['POST events'] ?? 0;
+  rows.push(['cold start: Event writes; Normal events dropped', `${eventWrites} written; ${s1.eventsDropped} dropped by the budget (burst 50, 2/s)`, '', '']);
+  const operatorSeconds = opt.precreate ? (allReadyAt - spawnAt) / 1000 : (allReadyAt - created.first) / 1000;
+  const floorRatio = floor ? round(operatorSeconds / floor.seconds, 2) : undefined;
+  if (floor) {
+    rows.push([`floor: bare client, Secret POST + status PATCH each (${floor.mode})`, `${floor.seconds} s${floor.createSeconds !== undefined ? ` (creates took ${floor.createSeconds} s of it)` : ''}; CPU s ${fmt(floor.machineCpuSeconds)}`, '', '']);
+    rows.push([opt.precreate ? 'cold start ÷ floor (operator start → all Ready)' : 'cold start ÷ floor (first create → all Ready)', `${floorRatio}× (${round(operatorSeconds)} s ÷ ${floor.seconds} s)`, `≤ ${FLOOR_TARGET}×`, pass(floorRatio! <= FLOOR_TARGET)]);
+    rows.push([`  (${floor.events.count} Normal events alone, same client)`, `${floor.events.seconds} s = ${round((100 * floor.events.seconds) / floor.seconds)}% of the floor; CPU s ${fmt(floor.events.machineCpuSeconds)}`, '', '']);
+  }
   rows.push(['cold start: operator CPU; mean reconcile', `${cold.cpuSeconds} s; ${cold.meanReconcileMs} ms`, '', '']);
   rows.push(['cold start: CPU s by process (2 cores shared)', fmt(cold.machineCpuSeconds), '', '']);
   rows.push([`steady: Secrets Manager calls in one ${REFRESH} window`, `${steady.awsSecretsManager} ${fmt(steady.aws, 'secretsmanager/')}`, `≤ ${awsTarget} (ceil(M/${CHANGE_DETECTION ? 100 : 20})+3)`, pass(steady.awsSecretsManager <= awsTarget)]);
@@ -640,6 +817,10 @@ async function main(): Promise<void> {
     targets: rows.filter((r) => r[3] !== '').map(([what, measured, target, verdict]) => ({ what, measured, target, verdict })),
     operatorLog: opLog,
     cpuProfile: profile,
+    floor: floor ? { ...floor, operatorSeconds: round(operatorSeconds, 2), ratio: floorRatio, target: FLOOR_TARGET } : undefined,
+    events: { written: eventWrites, dropped: s1.eventsDropped },
+    heap: heap.length ? heap : undefined,
+    moduleCost,
   };
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
@@ -652,6 +833,8 @@ async function main(): Promise<void> {
   process.stdout.write(`machine: ${m.nproc} cores (${m.cpuModel}), ${m.memTotalGiB} GiB, node ${m.node}; load average at start ${loadAtStart.join(' ')}, at end ${m.loadAverage.join(' ')}\n\n`);
   process.stdout.write(`${line(['measure', 'measured', 'target', ''])}\n${line(['-'.repeat(w[0]!), '-'.repeat(w[1]!), '-'.repeat(w[2]!), '----'])}\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  if (heap.length) process.stdout.write(`\n${heapTable(heap)}`);
+  if (moduleCost) process.stdout.write(`\nmodule cost, each imported alone into a fresh node (baseline ${moduleCost.baseline.rssMb} MB RSS, ${moduleCost.baseline.heapUsedMb} MB heap): ${moduleCost.modules.map((x) => `${x.module} +${x.rssMb} MB RSS / +${x.heapUsedMb} MB heap (${x.importMs} ms)`).join('; ')}\n`);
   if (profile) process.stdout.write(`\noperator CPU profile (${profile.file}), self time by function:\n${profile.top.map((t) => `  ${t.percent.toFixed(1).padStart(5)}%  ${t.fn}`).join('\n')}\nby package: ${fmt(profile.byPackage)}\n`);
   process.stdout.write(`\nresults: ${path}\noperator log: ${opLog}\n`);
 }
@@ -679,6 +862,34 @@ function summarizeProfile(dir: string): { file: string; top: Array<{ fn: string;
     top: [...counts].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([fn, c]) => ({ fn, percent: (100 * c) / n })),
     byPackage: Object.fromEntries(Object.entries(pkgs).sort((a, b) => b[1] - a[1]).slice(0, 15).map(([k, v]) => [k, round((100 * v) / n)])),
   };
+}
+
+/** The heap breakdown as a table: one column per snapshot. */
+function heapTable(points: HeapPoint[]): string {
+  const mb = (b: number | undefined) => (b === undefined ? '' : `${round(b / 2 ** 20, 2)} MB`);
+  const rows: string[][] = [];
+  rows.push(['RSS before the snapshot (after it)', ...points.map((p) => `${p.rssMb} MB (${p.rssAfterMb} MB)`)]);
+  rows.push(['V8 heap used, all spaces', ...points.map((p) => `${round(Object.values(p.v8Spaces).reduce((a, s) => a + s.usedMb, 0))} MB`)]);
+  rows.push(['V8 heap committed (all spaces); large-object space', ...points.map((p) => `${round(Object.values(p.v8Spaces).reduce((a, s) => a + s.sizeMb, 0))} MB; ${p.v8Spaces.large_object?.sizeMb ?? '?'} MB`)]);
+  rows.push(['  young generation (new space) used / size', ...points.map((p) => `${p.v8Spaces.new?.usedMb ?? '?'} / ${p.v8Spaces.new?.sizeMb ?? '?'} MB`)]);
+  rows.push(['  code space used', ...points.map((p) => `${p.v8Spaces.code?.usedMb ?? '?'} MB`)]);
+  rows.push(['live objects in the snapshot (after a full GC)', ...points.map((p) => mb(p.breakdown?.totalBytes))]);
+  const labels = points[0]?.breakdown?.structures.map((x) => x.label) ?? [];
+  rows.push(['  operator structures: owned (retained)', ...points.map(() => '')]);
+  for (const l of labels) rows.push([`  ${l}`, ...points.map((p) => { const x = p.breakdown?.structures.find((y) => y.label === l); return x ? `${mb(x.ownedBytes)} (${mb(x.bytes)})${x.objects ? '' : ' not found'}` : ''; })]);
+  rows.push(['  everything else (module code, SDK objects, …)', ...points.map((p) => mb(p.breakdown?.unattributedBytes))]);
+  const srcTotal = (p: HeapPoint) => Object.values(p.breakdown?.moduleSources ?? {}).reduce((a, b) => a + b, 0);
+  rows.push(['    of which module source text (strings)', ...points.map((p) => mb(srcTotal(p)))]);
+  const pkgs = Object.entries(points.at(-1)?.breakdown?.moduleSources ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k]) => k);
+  for (const k of pkgs) rows.push([`      ${k}`, ...points.map((p) => mb(p.breakdown?.moduleSources[k]))]);
+  const types = ['code', 'closure', 'string', 'concatenated string', 'object', 'array', 'hidden', 'object shape', 'native'];
+  for (const t of types) rows.push([`  by V8 type: ${t}`, ...points.map((p) => mb(p.breakdown?.byType[t]))]);
+  rows.push(['metric series exposed (/metrics lines)', ...points.map((p) => String(p.metricSeries))]);
+  rows.push(['snapshot pause', ...points.map((p) => `${p.pauseSeconds} s`)]);
+  const head = ['operator heap', ...points.map((p) => p.label)];
+  const w = head.map((_, i) => Math.max(...[head, ...rows].map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+  return `${line(head)}\n${line(w.map((x) => '-'.repeat(x)))}\n${rows.map(line).join('\n')}\n`;
 }
 
 function sumPrefix(r: Record<string, number>, prefix: string): number {

@@ -16,6 +16,7 @@ import type { Config } from './config.js';
 import { Controller } from './controller/controller.js';
 import { errorSummary } from './controller/informer.js';
 import { LeaderElector } from './controller/leader.js';
+import { BudgetedEvents, DEFAULT_EVENT_BUDGET } from './controller/event-budget.js';
 import { ExternalLLMSecretReconciler } from './controller/reconciler.js';
 import { CRD_NAME } from './crds/constants.js';
 import { httpCode, KubeClient } from './kube/client.js';
@@ -87,7 +88,10 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     kubeConfig, kube, namespaces: config.namespaces, selector: config.selector, concurrency: config.concurrent,
     relistMs: config.relistMs, metrics, log,
   });
-  const events = new EventRecorder(kube, config.identity, log);
+  // Normal events through an operator-wide budget (src/controller/event-budget.ts); Warnings always.
+  const events = new BudgetedEvents(new EventRecorder(kube, config.identity, log), {
+    ...DEFAULT_EVENT_BUDGET, onDrop: (reason) => metrics.kubeEventsDropped.inc({ reason }), log,
+  });
   const awsSource = new AwsSecretsManagerSource({
     broker, clients, sources, accessRules: config.accessRules, defaultRegion: config.defaultRegion,
     fetcher: new BatchFetcher(log, { enabled: config.batchGet }),

@@ -25,6 +25,7 @@ export class Metrics {
   readonly sourceCache: Counter<'result'>;
   readonly rolloutRestarts: Counter<'result'>;
   readonly recoveryRequeues: Counter<'scope'>;
+  readonly kubeEventsDropped: Counter<'reason'>;
   // Event-driven refresh (src/events).
   readonly eventsReceived: Counter;
   readonly eventsMatched: Counter;
@@ -58,6 +59,7 @@ export class Metrics {
     this.credentialCache = new Counter({ name: `${METRIC_PREFIX}credential_cache_requests_total`, help: 'Credential cache look-ups by result (hit, miss).', labelNames: ['result'], registers });
     this.rolloutRestarts = new Counter({ name: `${METRIC_PREFIX}rollout_restarts_total`, help: 'Rollout-restart targets by result (restarted, failed: retried with backoff, skipped: paused or missing).', labelNames: ['result'], registers });
     this.recoveryRequeues = new Counter({ name: `${METRIC_PREFIX}recovery_requeues_total`, help: 'Resources requeued at once because the dependency they failed on (kube, or aws:<region>) answered again.', labelNames: ['scope'], registers });
+    this.kubeEventsDropped = new Counter({ name: `${METRIC_PREFIX}kube_events_dropped_total`, help: 'Normal Kubernetes Events not written because they were over the operator-wide budget (a burst of 50, then 2 a second), by event reason. Status conditions still record every outcome.', labelNames: ['reason'], registers });
     this.eventsReceived = new Counter({ name: `${METRIC_PREFIX}events_received_total`, help: 'Messages received from the events queue.', registers });
     this.eventsMatched = new Counter({ name: `${METRIC_PREFIX}events_matched_total`, help: 'Change events that named a secret some resource uses (those resources were requeued).', registers });
     this.eventsIgnored = new Counter({ name: `${METRIC_PREFIX}events_ignored_total`, help: 'Messages ignored (and deleted) by reason: malformed, foreign (not Secrets Manager), irrelevant (a read or failed call), unused (no resource uses the secret), duplicate (event id seen).', labelNames: ['reason'], registers });
