@@ -26,6 +26,8 @@ export interface ControllerOptions {
   relistMs: number;
   metrics: Metrics;
   log: Logger;
+  /** A key waits in the queue behind busy workers (src/controller/read-ahead.ts). */
+  onWaiting?(key: string): void;
 }
 
 export const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace}/${o.metadata?.name}`;
@@ -47,6 +49,7 @@ export class Controller {
       onAdd: () => m.queueAdds.inc(),
       onRetry: () => m.queueRetries.inc(),
       onDepth: (d) => m.queueDepth.set(d),
+      onWaiting: (key) => opts.onWaiting?.(key),
     });
     this.recovery = new RecoveryBoard({ requeue: (key, delayMs) => this.queue.addAfter(key, delayMs) });
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];

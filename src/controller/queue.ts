@@ -8,6 +8,8 @@ export interface QueueHooks {
   onAdd?(): void;
   onRetry?(): void;
   onDepth?(depth: number): void;
+  /** A key was added and waits: workers run and every one is busy (read-ahead.ts). */
+  onWaiting?(key: string): void;
 }
 
 export interface HandlerResult {
@@ -66,6 +68,8 @@ export class WorkQueue {
     this.#pending.push(key);
     this.#hooks.onDepth?.(this.#pending.length);
     this.#pump();
+    // Only once workers run: a standby replica queues keys but never reads.
+    if (this.#handler && this.#queued.has(key)) this.#hooks.onWaiting?.(key);
   }
 
   /** Adds the key after delayMs; an earlier pending schedule for the same key wins. */

@@ -119,7 +119,8 @@ function setup(spec: Partial<ExternalLLMSecretSpec> = {}) {
   };
   /** The operator restarts with another hash key (nothing in memory survives). */
   const restartWithKey = (hashKey: Buffer) => { reconciler = reconcilerWith(hashKey); };
-  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, restartWithKey, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
+  const firstRead = () => reconciler.firstReadOf('team-a/llm');
+  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, restartWithKey, firstRead, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
 }
 
 describe('ExternalLLMSecretReconciler', () => {
@@ -148,6 +149,20 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(t.source.calls).toEqual(calls);
     expect(t.kube.writes()).toEqual(writes);
     expect(t.ready()?.status).toBe('True');
+  });
+
+  it('firstReadOf (read-ahead): a new resource or a new generation, not a synced one, a refused target or a Merge target', async () => {
+    const t = setup();
+    expect(t.firstRead()?.metadata.name).toBe('llm');
+    await t.synced();
+    expect(t.firstRead()).toBeUndefined();
+    t.kube.resources.get('team-a/llm')!.metadata.generation = 2;
+    expect(t.firstRead()?.metadata.generation).toBe(2);
+    // A Secret of the target name this resource does not own: refused before any read.
+    t.cache.set('team-a/llm', { metadata: { name: 'llm', namespace: 'team-a' }, data: {} });
+    expect(t.firstRead()).toBeUndefined();
+    expect(setup({ target: { creationPolicy: 'Merge' } }).firstRead()).toBeUndefined();
+    expect(t.source.calls).toEqual([]);
   });
 
   it('drifted (someone edited the Secret): restored from a value up to driftMaxAge old, no due refresh needed', async () => {

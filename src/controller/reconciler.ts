@@ -126,6 +126,21 @@ export class ExternalLLMSecretReconciler {
     }
   }
 
+  /**
+   * The resource, when its next reconcile will read the source for a first sync at its
+   * generation (new, spec changed, or never synced): what read-ahead.ts may read ahead. Not a
+   * refresh (those ask isCurrent first), nor a target the plan refuses or a Merge target.
+   */
+  firstReadOf(key: string): ExternalLLMSecret | undefined {
+    const [namespace, name] = splitKey(key);
+    const cached = this.#d.getResource(namespace, name);
+    if (!cached || cached.metadata.deletionTimestamp) return undefined;
+    const els = this.#status.freshest(key, cached);
+    if (isSettled(els) || this.#schedule.remembers(key, els) || els.spec.target?.creationPolicy === 'Merge') return undefined;
+    const live = this.#d.getCachedSecret(namespace, els.spec.target?.name ?? name);
+    return planSecret(desiredSecret(els, {}), live).action === 'refuse' ? undefined : els;
+  }
+
   /** A change event named this resource's source: its next reconcile checks it (src/events). */
   markDue(key: string): void {
     this.#schedule.markDue(key);

@@ -44,4 +44,10 @@ export interface SecretSource {
   scopeOf(els: ExternalLLMSecret): string;
   /** Policy first (a refusal costs no call to the backend), then identity. Throws SyncError. */
   open(els: ExternalLLMSecret): Promise<SourceSession>;
+  /**
+   * A hint: these resources, queued, will read their values soon (with maxAgeMs). A source may
+   * start the reads now, together, and keep each value for its resource's own read. Policy
+   * first, as in open; failures are left for the resource's own reconcile to meet and report.
+   */
+  prefetch?(resources: ExternalLLMSecret[], options: Pick<ReadOptions, 'maxAgeMs'>): void;
 }
