@@ -70,6 +70,8 @@ export class BatchFetcher {
     if (!group) return;
     this.#groups.delete(groupKey);
     clearTimeout(group.timer);
+    const cut = groupKey.lastIndexOf('|');
+    this.#log.debug({ identity: groupKey.slice(0, cut), region: groupKey.slice(cut + 1), reads: group.items.length, waitedMs: Date.now() - group.openedAt }, 'secret reads batched');
     for (let i = 0; i < group.items.length; i += this.#maxBatch) {
       void this.#run(groupKey, group.client, group.items.slice(i, i + this.#maxBatch));
     }

@@ -35,6 +35,15 @@ describe('BatchWindow', () => {
     expect(w.arrive('a', 900, 900)).toBe(900 + 1_000);
   });
 
+  it('a stream that starts while others run waits from the first read: the mean gap per running stream', () => {
+    const w = new BatchWindow(opts);
+    w.arrive('a', 0, 0);
+    w.arrive('a', 10, 10);
+    w.arrive('c', 20, 20);
+    // 3 reads before b's in 30 ms: a gap of 15 overall; 3 streams with b: 45 per stream, quiet 180.
+    expect(w.arrive('b', 30, 30)).toBe(30 + 180);
+  });
+
   it('keeps streams apart per key, and drops streams that ended', () => {
     const w = new BatchWindow(opts);
     w.arrive('a', 0, 0);

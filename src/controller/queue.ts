@@ -44,6 +44,8 @@ export class WorkQueue {
     this.#handler = handler;
     this.#stopped = false;
     this.#pump();
+    // Keys queued before the workers ran (the informers' first list) wait from now on.
+    for (const key of this.#pending) this.#hooks.onWaiting?.(key);
   }
 
   /** Stops taking work; resolves when the items in progress have finished. */

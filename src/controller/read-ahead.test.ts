@@ -43,11 +43,13 @@ describe('ReadAhead', () => {
     ahead.stop();
   });
 
-  it('a queue without workers (a standby replica) reads nothing ahead', () => {
+  it('a queue without workers (a standby replica) reads nothing ahead; once they start, what still waits does', async () => {
     const waiting: string[] = [];
     const q = new WorkQueue(2, { onWaiting: (key) => waiting.push(key) });
-    q.add('ns/a');
+    for (const k of ['ns/a', 'ns/b', 'ns/c', 'ns/d']) q.add(k);
     expect(waiting).toEqual([]);
-    void q.stop();
+    q.start(async () => undefined);
+    expect(waiting).toEqual(['ns/c', 'ns/d']);
+    await q.idle();
   });
 });
