@@ -87,7 +87,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   let readAhead: ReadAhead | undefined;
   const controller = new Controller({
     kubeConfig, kube, namespaces: config.namespaces, selector: config.selector, concurrency: config.concurrent,
-    relistMs: config.relistMs, metrics, log, onWaiting: (key) => readAhead?.queued(key),
+    relistMs: config.relistMs, metrics, log,
+    queueHooks: { onWaiting: (key) => readAhead?.waiting(key), onStarted: (key) => readAhead?.started(key) },
   });
   const events = new EventRecorder(kube, config.identity, log);
   const awsSource = new AwsSecretsManagerSource({

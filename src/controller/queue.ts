@@ -10,6 +10,8 @@ export interface QueueHooks {
   onDepth?(depth: number): void;
   /** A key was added and waits: workers run and every one is busy (read-ahead.ts). */
   onWaiting?(key: string): void;
+  /** A worker took the key. */
+  onStarted?(key: string): void;
 }
 
 export interface HandlerResult {
@@ -135,6 +137,7 @@ export class WorkQueue {
       const key = this.#pending.shift()!;
       this.#queued.delete(key);
       this.#hooks.onDepth?.(this.#pending.length);
+      this.#hooks.onStarted?.(key);
       void this.#process(key);
     }
   }

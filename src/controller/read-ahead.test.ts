@@ -31,7 +31,7 @@ describe('ReadAhead', () => {
       maxAgeMs: 5_000, collectMs: 5,
     });
     // Two workers, both busy: the keys after them wait, and are read ahead.
-    const q = new WorkQueue(2, { onWaiting: (key) => ahead.queued(key) });
+    const q = new WorkQueue(2, { onWaiting: (key) => ahead.waiting(key), onStarted: (key) => ahead.started(key) });
     let release!: () => void;
     const busy = new Promise<void>((r) => { release = r; });
     q.start(async () => { await busy; });
@@ -39,6 +39,23 @@ describe('ReadAhead', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(aws.seen).toEqual([['a', 'b']]);
     release();
+    await q.idle();
+    ahead.stop();
+  });
+
+  it('reads at most maxAhead keys ahead of the workers, the next ones as workers take them', async () => {
+    const aws = source('aws', true);
+    const ahead = new ReadAhead({ firstReadOf: (key) => resource(key.split('/')[1]!), sourceFor: () => aws.s, maxAgeMs: 5_000, collectMs: 1, maxAhead: 3 });
+    const q = new WorkQueue(1, { onWaiting: (key) => ahead.waiting(key), onStarted: (key) => ahead.started(key) });
+    const gates: Array<() => void> = [];
+    q.start(() => new Promise<void>((r) => { gates.push(r); }));
+    for (let i = 0; i < 7; i++) q.add(`ns/k${i}`);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(aws.seen).toEqual([['k1', 'k2', 'k3']]);
+    gates.shift()!(); // k0 done; k1 taken: one more ahead
+    await new Promise((r) => setTimeout(r, 10));
+    expect(aws.seen).toEqual([['k1', 'k2', 'k3'], ['k4']]);
+    while (gates.length > 0 || q.depth > 0) { gates.shift()?.(); await new Promise((r) => setTimeout(r, 2)); }
     await q.idle();
     ahead.stop();
   });
