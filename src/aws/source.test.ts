@@ -1,7 +1,7 @@
 // AwsSecretsManagerSource.prefetch with fakes: policy first (a refused resource costs no AWS call,
 // not even an identity), one batch for the resources of an identity, each value kept for its
 // resource's own read.
-import { BatchGetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BatchGetSecretValueCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import type { ExternalLLMSecret } from '../crds/types.js';
 import { createLogger } from '../observability/logger.js';
@@ -20,6 +20,10 @@ function setup() {
   const calls: string[] = [];
   const client = {
     send: async (cmd: unknown) => {
+      if (cmd instanceof GetSecretValueCommand) {
+        calls.push(`get ${cmd.input.SecretId}`);
+        return { Name: cmd.input.SecretId, VersionId: 'v2', SecretString: '{}' };
+      }
       if (!(cmd instanceof BatchGetSecretValueCommand)) throw new Error('unexpected command');
       const ids = cmd.input.SecretIdList ?? [];
       calls.push(`batch ${ids.join(',')}`);
@@ -45,8 +49,25 @@ describe('AwsSecretsManagerSource.prefetch', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(t.resolved).toEqual(['a', 'b', 'c']);
     expect(t.calls).toEqual(['batch granted/a,granted/b,granted/c']);
-    for (const els of granted) expect((await (await t.source.open(els)).read({ maxAgeMs: 0, tags: false })).versionId).toBe('v1');
+    for (const els of granted) expect((await (await t.source.open(els)).read({ maxAgeMs: 0, tags: false, readAhead: true })).versionId).toBe('v1');
     expect(t.calls).toHaveLength(1);
+    t.sources.stop();
+  });
+
+  it('a value read ahead serves only the first read at that generation and force-sync token', async () => {
+    const t = setup();
+    const els = resource('a', 'granted/a');
+    t.source.prefetch([els], { maxAgeMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const session = await t.source.open(els);
+    // A later read (a refresh, a retry after the first sync) asks with its own maxAge.
+    await session.read({ maxAgeMs: 0, tags: false });
+    expect(t.calls).toHaveLength(2);
+    // A force-sync token is another claim: the value read ahead before it does not serve.
+    await new Promise((r) => setTimeout(r, 5)); // maxAge 0 still serves a value read this very millisecond
+    const forced = { ...els, metadata: { ...els.metadata, annotations: { 'llmsecrets.dev/force-sync': 'now' } } };
+    await (await t.source.open(forced)).read({ maxAgeMs: 0, tags: false, readAhead: true });
+    expect(t.calls).toHaveLength(3);
     t.sources.stop();
   });
 });

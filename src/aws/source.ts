@@ -1,6 +1,7 @@
 // The AWS Secrets Manager adapter behind the SecretSource port: role policy, identity (IRSA,
 // web identity, chained roles), change detection on shared ListSecrets listings, batched and
 // shared reads, and AWS errors mapped to reasons. Nothing outside src/aws knows it is AWS.
+import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
 import { decideRole, decideSecret, type AccessRule } from '../policy/access.js';
 import type { Currency, ReadOptions, SecretSource, SourceRead, SourceSession } from '../source/port.js';
@@ -138,7 +139,7 @@ class AwsSession implements SourceSession {
   }
 
   async read(options: ReadOptions): Promise<SourceRead> {
-    const value = await this.d.sources.get(this.#key(), options.maxAgeMs, () => this.#fetch(), claimOf(this.els));
+    const value = await this.d.sources.get(this.#key(), options.maxAgeMs, () => this.#fetch(), options.readAhead ? claimOf(this.els) : undefined);
     return options.tags ? { ...value, tags: await describeTags(this.access.client, sourceOf(this.els).secretId) } : value;
   }
 
@@ -158,6 +159,6 @@ class AwsSession implements SourceSession {
   }
 }
 
-/** A value read ahead for a resource is kept for this resource at this generation. */
-const claimOf = (els: ExternalLLMSecret): string =>
-  `${els.metadata.uid ?? `${els.metadata.namespace}/${els.metadata.name}`}@${els.metadata.generation ?? 0}`;
+/** A value read ahead for a resource is kept for this resource at this generation and force-sync token. */
+const claimOf = ({ metadata: m }: ExternalLLMSecret): string =>
+  JSON.stringify([m.uid ?? `${m.namespace}/${m.name}`, m.generation ?? 0, m.annotations?.[FORCE_SYNC_ANNOTATION] ?? '']);

@@ -172,7 +172,7 @@ describe('ExternalLLMSecretReconciler', () => {
     edited.data = { OPENAI_API_KEY: Buffer.from('tampered').toString('base64') };
     t.syncCache();
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 60_000, tags: false }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 60_000, tags: false, readAhead: false }]);
     expect(t.secretValue()).toBe('sk-1');
   });
 
@@ -181,7 +181,7 @@ describe('ExternalLLMSecretReconciler', () => {
     await t.synced();
     t.kube.resources.get('team-a/llm')!.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'now' };
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 0, tags: false }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 0, tags: false, readAhead: true }]);
     expect(t.kube.resources.get('team-a/llm')!.status?.forceSyncToken).toBe('now');
   });
 
@@ -345,7 +345,7 @@ describe('ExternalLLMSecretReconciler', () => {
   it('a missing expiry tag fails the sync before anything is written', async () => {
     const t = setup({ expiry: { tag: 'expires-at' } });
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 5_000, tags: true }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 5_000, tags: true, readAhead: true }]);
     expect(t.ready()).toMatchObject({ status: 'False', reason: 'MissingProperty' });
     expect(t.kube.secrets.has('team-a/llm'), 'no Secret written').toBe(false);
     t.source.tags = { 'expires-at': '2099-01-01T00:00:00Z' };

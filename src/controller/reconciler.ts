@@ -176,7 +176,10 @@ export class ExternalLLMSecretReconciler {
     // another resource; a drift repair may reuse any value still cached.
     const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
     const forced = forceToken !== undefined && forceToken !== els.status?.forceSyncToken;
-    const read = await session.read({ maxAgeMs: forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs, tags: els.spec.expiry?.tag !== undefined });
+    const read = await session.read({
+      maxAgeMs: forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs, tags: els.spec.expiry?.tag !== undefined,
+      readAhead: !this.#schedule.remembers(key, els),
+    });
     const rendered = renderSecretData(els.spec, read, this.#d.config.limits);
     // Everything that can fail on the content is known before the write: no written Secret is
     // ever left behind a Ready=False status.

@@ -21,6 +21,11 @@ export interface ReadOptions {
   maxAgeMs: number;
   /** Also return the secret's tags. */
   tags: boolean;
+  /**
+   * The resource's first read at this generation and force-sync token: a value read ahead for it
+   * (SecretSource.prefetch) serves, whatever its age. Later reads never take one.
+   */
+  readAhead?: boolean;
 }
 
 /** Whether the version synced last is still the one the spec asks for; renewAt/expiresAt as in SourceRead. */
