@@ -151,7 +151,7 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(t.ready()?.status).toBe('True');
   });
 
-  it('firstReadOf (read-ahead): a new resource or a new generation, not a synced one, a refused target or a Merge target', async () => {
+  it('firstReadOf (read-ahead): a new resource or a new generation, not a synced one, a force-sync, a refused target or a Merge target', async () => {
     const t = setup();
     expect(t.firstRead()?.metadata.name).toBe('llm');
     await t.synced();
@@ -162,6 +162,9 @@ describe('ExternalLLMSecretReconciler', () => {
     t.cache.set('team-a/llm', { metadata: { name: 'llm', namespace: 'team-a' }, data: {} });
     expect(t.firstRead()).toBeUndefined();
     expect(setup({ target: { creationPolicy: 'Merge' } }).firstRead()).toBeUndefined();
+    const forced = setup();
+    forced.kube.resources.get('team-a/llm')!.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'now' };
+    expect(forced.firstRead()).toBeUndefined();
     expect(t.source.calls).toEqual([]);
   });
 
