@@ -17,6 +17,7 @@ import { Controller } from './controller/controller.js';
 import { errorSummary } from './controller/informer.js';
 import { LeaderElector } from './controller/leader.js';
 import { BudgetedEvents, DEFAULT_EVENT_BUDGET } from './controller/event-budget.js';
+import { ReadAhead } from './controller/read-ahead.js';
 import { ExternalLLMSecretReconciler } from './controller/reconciler.js';
 import { CRD_NAME } from './crds/constants.js';
 import { httpCode, KubeClient } from './kube/client.js';
@@ -84,9 +85,11 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   if (!config.hashKey) log.warn('no --hash-key-file or ELS_HASH_KEY: status.dataHash uses a random key, so every resource is re-checked against AWS after a restart');
   const hashKey = config.hashKey ?? randomBytes(32);
 
+  let readAhead: ReadAhead | undefined;
   const controller = new Controller({
     kubeConfig, kube, namespaces: config.namespaces, selector: config.selector, concurrency: config.concurrent,
     relistMs: config.relistMs, metrics, log,
+    queueHooks: { onWaiting: (key) => readAhead?.waiting(key), onStarted: (key) => readAhead?.started(key) },
   });
   // Normal events through an operator-wide budget (src/controller/event-budget.ts); Warnings always.
   const events = new BudgetedEvents(new EventRecorder(kube, config.identity, log), {
@@ -110,13 +113,14 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const afterSecretWrite = eventRefresh
     ? (key: string) => { eventRefresh.latency.written(key); overrides.afterSecretWrite?.(key); }
     : overrides.afterSecretWrite;
+  const registry = new SourceRegistry([awsSource, new GeneratedSource({
+    broker, accessRules: config.accessRules, defaultRegion: config.defaultRegion, generatorRole: config.generatorRole,
+  })]);
   controller.setReconciler(reconciler = new ExternalLLMSecretReconciler({
     getResource: (ns, n) => controller.getResource(ns, n),
     getCachedSecret: (ns, n) => controller.getSecret(ns, n),
     kube, events, metrics, log,
-    sources: new SourceRegistry([awsSource, new GeneratedSource({
-      broker, accessRules: config.accessRules, defaultRegion: config.defaultRegion, generatorRole: config.generatorRole,
-    })]),
+    sources: registry,
     recovery: controller.recovery,
     afterSecretWrite,
     pollIntervalMs: eventRefresh ? (ms) => eventRefresh.pollIntervalMs(ms) : undefined,
@@ -127,6 +131,10 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
       driftMaxAgeMs: config.sourceCacheTtlMs,
     },
   }));
+  // Keys waiting behind busy workers have their first reads started together (full batches).
+  readAhead = new ReadAhead({
+    firstReadOf: (key) => reconciler?.firstReadOf(key), sourceFor: (els) => registry.for(els), maxAgeMs: config.refreshShareWindowMs,
+  });
 
   let leader: LeaderElector | undefined;
   const servers: Server[] = [];
@@ -167,6 +175,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
         await eventRefresh?.stop();
         await leader?.release();
         await controller.stop();
+        readAhead?.stop();
         sources.stop();
         clients.destroy();
         loop.stop();

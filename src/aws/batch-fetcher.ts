@@ -1,15 +1,17 @@
-// Reads secret values, grouping reads of the same identity and region that arrive within a short
-// window into BatchGetSecretValue calls of up to 20 secrets. Pinned versions and stages other than
+// Reads secret values, grouping reads of the same identity and region into BatchGetSecretValue
+// calls of up to 20 secrets; how long a batch waits for more is batch-window.ts's (adaptive,
+// bounded). Pinned versions and stages other than
 // AWSCURRENT go one by one (the batch API reads only AWSCURRENT). When an identity may not call
 // BatchGetSecretValue, that identity falls back to GetSecretValue for good. An error for one
 // secret in a batch affects only the requests for that secret.
 import { BatchGetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from 'pino';
 import type { SourceSecret } from '../sync/source.js';
+import { BatchWindow, BATCH_WINDOW_DEFAULTS, type BatchWindowOptions } from './batch-window.js';
 import { awsErrorCode, mapSecretsManagerError } from './errors.js';
 import { getSecretValue, type SecretVersionRef } from './secrets-manager.js';
 
-export const BATCH_DEFAULTS = { windowMs: 10, maxBatch: 20 } as const;
+export const BATCH_DEFAULTS = { maxBatch: 20 } as const;
 
 interface Pending {
   ref: SecretVersionRef;
@@ -20,6 +22,8 @@ interface Pending {
 interface Group {
   client: SecretsManagerClient;
   items: Pending[];
+  openedAt: number;
+  flushAt: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -28,14 +32,14 @@ const REFUSED = new Set(['AccessDeniedException', 'AccessDenied', 'UnknownOperat
 export class BatchFetcher {
   readonly #groups = new Map<string, Group>();
   readonly #batchRefused = new Set<string>();
-  readonly #windowMs: number;
+  readonly #window: BatchWindow;
   readonly #maxBatch: number;
   readonly #log: Logger;
   readonly #enabled: boolean;
 
-  constructor(log: Logger, opts: { windowMs?: number; maxBatch?: number; enabled?: boolean } = {}) {
+  constructor(log: Logger, opts: { window?: Partial<BatchWindowOptions>; maxBatch?: number; enabled?: boolean } = {}) {
     this.#log = log;
-    this.#windowMs = opts.windowMs ?? BATCH_DEFAULTS.windowMs;
+    this.#window = new BatchWindow({ ...BATCH_WINDOW_DEFAULTS, ...opts.window });
     this.#maxBatch = Math.min(20, opts.maxBatch ?? BATCH_DEFAULTS.maxBatch);
     this.#enabled = opts.enabled ?? true;
   }
@@ -44,14 +48,20 @@ export class BatchFetcher {
     const pinned = ref.versionId !== undefined || (ref.versionStage !== undefined && ref.versionStage !== 'AWSCURRENT');
     if (!this.#enabled || pinned || this.#batchRefused.has(groupKey)) return getSecretValue(client, ref);
     return new Promise<SourceSecret>((resolve, reject) => {
+      const now = Date.now();
       let group = this.#groups.get(groupKey);
       if (!group) {
-        group = { client, items: [] };
+        group = { client, items: [], openedAt: now, flushAt: Infinity };
         this.#groups.set(groupKey, group);
       }
       group.items.push({ ref, resolve, reject });
+      const flushAt = this.#window.arrive(groupKey, now, group.openedAt);
       if (group.items.length >= this.#maxBatch) this.#flush(groupKey);
-      else if (!group.timer) group.timer = setTimeout(() => this.#flush(groupKey), this.#windowMs);
+      else if (flushAt !== group.flushAt) {
+        clearTimeout(group.timer);
+        group.flushAt = flushAt;
+        group.timer = setTimeout(() => this.#flush(groupKey), Math.max(0, flushAt - now));
+      }
     });
   }
 
@@ -60,6 +70,8 @@ export class BatchFetcher {
     if (!group) return;
     this.#groups.delete(groupKey);
     clearTimeout(group.timer);
+    const cut = groupKey.lastIndexOf('|');
+    this.#log.debug({ identity: groupKey.slice(0, cut), region: groupKey.slice(cut + 1), reads: group.items.length, waitedMs: Date.now() - group.openedAt }, 'secret reads batched');
     for (let i = 0; i < group.items.length; i += this.#maxBatch) {
       void this.#run(groupKey, group.client, group.items.slice(i, i + this.#maxBatch));
     }

@@ -1,7 +1,9 @@
 // Secret values shared by all resources: one AWS read per unique (identity, region, secret id,
 // version) at a time, however many resources ask. Concurrent requests await the same promise;
 // a settled value is served to requests that accept its age, and dropped after ttlMs so values do
-// not linger in memory. Failures are never cached.
+// not linger in memory. Failures are never cached. A read made ahead for a resource (a prefetch,
+// see SecretSource.prefetch) is claimed for it: that resource takes the value whatever its age
+// (up to ttlMs) once, since it was read after the resource asked for it.
 import type { Metrics } from '../observability/metrics.js';
 import type { SourceSecret } from '../sync/source.js';
 
@@ -21,6 +23,8 @@ interface Entry {
   region: string;
   secretId: string;
   arn?: string;
+  /** Resources this value was read ahead for, each taking it once. */
+  claims?: Set<string>;
 }
 
 export const cacheKey = (k: SourceKey): string =>
@@ -38,21 +42,39 @@ export class SourceCache {
   }
 
   /**
-   * A value no older than maxAgeMs (0: a fresh read, still shared with reads in flight).
-   * `fetch` runs only on a miss.
+   * A value no older than maxAgeMs (0: a fresh read, still shared with reads in flight), or the
+   * value claimed for `claim` ahead of time. `fetch` runs only on a miss.
    */
-  get(key: SourceKey, maxAgeMs: number, fetch: Fetch): Promise<SourceSecret> {
+  get(key: SourceKey, maxAgeMs: number, fetch: Fetch, claim?: string): Promise<SourceSecret> {
     const k = cacheKey(key);
+    const entry = this.#entries.get(k);
+    if (claim !== undefined && entry?.claims?.delete(claim) && (entry.fetchedAt === undefined || Date.now() - entry.fetchedAt <= this.#ttlMs)) {
+      this.#metrics?.sourceCache.inc({ result: 'prefetched' });
+      return entry.promise;
+    }
+    return this.#lookup(k, key, maxAgeMs, fetch).promise;
+  }
+
+  /**
+   * Reads ahead for a resource that will ask soon (get with the same claim): what get would
+   * answer now (a value no older than maxAgeMs, a read in flight, or a new read), kept for it.
+   */
+  prefetch(key: SourceKey, maxAgeMs: number, fetch: Fetch, claim: string): void {
+    const entry = this.#lookup(cacheKey(key), key, maxAgeMs, fetch);
+    (entry.claims ??= new Set()).add(claim);
+  }
+
+  #lookup(k: string, key: SourceKey, maxAgeMs: number, fetch: Fetch): Entry {
     const now = Date.now();
     const entry = this.#entries.get(k);
     if (entry) {
       if (entry.fetchedAt === undefined) {
         this.#metrics?.sourceCache.inc({ result: 'shared' });
-        return entry.promise;
+        return entry;
       }
       if (now - entry.fetchedAt <= Math.min(maxAgeMs, this.#ttlMs)) {
         this.#metrics?.sourceCache.inc({ result: 'hit' });
-        return entry.promise;
+        return entry;
       }
     }
     this.#metrics?.sourceCache.inc({ result: 'miss' });
@@ -64,7 +86,7 @@ export class SourceCache {
       (value) => { fresh.fetchedAt = Date.now(); fresh.arn = value.arn; },
       () => { if (this.#entries.get(k) === fresh) this.#entries.delete(k); },
     );
-    return fresh.promise;
+    return fresh;
   }
 
   /**

@@ -1,16 +1,18 @@
 // The AWS Secrets Manager adapter behind the SecretSource port: role policy, identity (IRSA,
 // web identity, chained roles), change detection on shared ListSecrets listings, batched and
 // shared reads, and AWS errors mapped to reasons. Nothing outside src/aws knows it is AWS.
+import { FORCE_SYNC_ANNOTATION } from '../crds/constants.js';
 import type { ExternalLLMSecret } from '../crds/types.js';
 import { decideRole, decideSecret, type AccessRule } from '../policy/access.js';
 import type { Currency, ReadOptions, SecretSource, SourceRead, SourceSession } from '../source/port.js';
 import { AWS_SECRETS_MANAGER } from '../source/registry.js';
 import { Reason, SyncError } from '../sync/reasons.js';
+import type { SourceSecret } from '../sync/source.js';
 import type { BatchFetcher } from './batch-fetcher.js';
 import type { AwsClientFactory } from './clients.js';
 import type { CredentialBroker } from './credentials.js';
 import { describeTags, regionOfArn } from './secrets-manager.js';
-import type { SourceCache } from './source-cache.js';
+import type { SourceCache, SourceKey } from './source-cache.js';
 import type { SecretMatch, VersionIndex } from './version-index.js';
 
 export interface AwsSourceDeps {
@@ -39,7 +41,23 @@ export class AwsSecretsManagerSource implements SecretSource {
     return awsScope(this.#region(els));
   }
 
-  async open(els: ExternalLLMSecret): Promise<SourceSession> {
+  open(els: ExternalLLMSecret): Promise<SourceSession> {
+    return this.#open(els);
+  }
+
+  /**
+   * Reads ahead, through the same policy and identity as open: the reads of one identity and
+   * region then reach the BatchFetcher together (full batches) instead of one per worker, and
+   * each value waits, claimed, for its resource's own read. A refusal costs no AWS call; any
+   * failure is left for the resource's reconcile.
+   */
+  prefetch(resources: ExternalLLMSecret[], options: Pick<ReadOptions, 'maxAgeMs'>): void {
+    for (const els of resources) {
+      this.#open(els).then((session) => session.prefetch(options.maxAgeMs), () => undefined);
+    }
+  }
+
+  async #open(els: ExternalLLMSecret): Promise<AwsSession> {
     this.#authorize(els);
     const identity = await this.#d.broker.resolve(els);
     const region = this.#region(els);
@@ -121,13 +139,26 @@ class AwsSession implements SourceSession {
   }
 
   async read(options: ReadOptions): Promise<SourceRead> {
+    const value = await this.d.sources.get(this.#key(), options.maxAgeMs, () => this.#fetch(), options.readAhead ? claimOf(this.els) : undefined);
+    return options.tags ? { ...value, tags: await describeTags(this.access.client, sourceOf(this.els).secretId) } : value;
+  }
+
+  prefetch(maxAgeMs: number): void {
+    this.d.sources.prefetch(this.#key(), maxAgeMs, () => this.#fetch(), claimOf(this.els));
+  }
+
+  #key(): SourceKey {
+    const { secretId, versionId, versionStage } = sourceOf(this.els);
+    return { identityKey: this.access.identityKey, region: this.access.region, secretId, versionId, versionStage };
+  }
+
+  #fetch(): Promise<SourceSecret> {
     const { secretId, versionId, versionStage } = sourceOf(this.els);
     const { identityKey, region, client } = this.access;
-    const value = await this.d.sources.get(
-      { identityKey, region, secretId, versionId, versionStage },
-      options.maxAgeMs,
-      () => this.d.fetcher.get(`${identityKey}|${region}`, client, { secretId, versionId, versionStage }),
-    );
-    return options.tags ? { ...value, tags: await describeTags(client, secretId) } : value;
+    return this.d.fetcher.get(`${identityKey}|${region}`, client, { secretId, versionId, versionStage });
   }
 }
+
+/** A value read ahead for a resource is kept for this resource at this generation and force-sync token. */
+const claimOf = ({ metadata: m }: ExternalLLMSecret): string =>
+  JSON.stringify([m.uid ?? `${m.namespace}/${m.name}`, m.generation ?? 0, m.annotations?.[FORCE_SYNC_ANNOTATION] ?? '']);

@@ -10,7 +10,7 @@ import type { ExternalLLMSecret } from '../crds/types.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SupervisedInformer } from './informer.js';
-import { WorkQueue } from './queue.js';
+import { WorkQueue, type QueueHooks } from './queue.js';
 import { KUBE_SCOPE, RecoveryBoard } from './recovery.js';
 import type { ExternalLLMSecretReconciler } from './reconciler.js';
 
@@ -27,6 +27,8 @@ export interface ControllerOptions {
   relistMs: number;
   metrics: Metrics;
   log: Logger;
+  /** Told when keys wait behind busy workers and when a worker takes them (src/controller/read-ahead.ts). */
+  queueHooks?: Pick<QueueHooks, 'onWaiting' | 'onStarted'>;
 }
 
 export const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace}/${o.metadata?.name}`;
@@ -48,6 +50,7 @@ export class Controller {
       onAdd: () => m.queueAdds.inc(),
       onRetry: () => m.queueRetries.inc(),
       onDepth: (d) => m.queueDepth.set(d),
+      ...opts.queueHooks,
     });
     this.recovery = new RecoveryBoard({ requeue: (key, delayMs) => this.queue.addAfter(key, delayMs) });
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];

@@ -8,6 +8,10 @@ export interface QueueHooks {
   onAdd?(): void;
   onRetry?(): void;
   onDepth?(depth: number): void;
+  /** A key was added and waits: workers run and every one is busy (read-ahead.ts). */
+  onWaiting?(key: string): void;
+  /** A worker took the key. */
+  onStarted?(key: string): void;
 }
 
 export interface HandlerResult {
@@ -42,6 +46,8 @@ export class WorkQueue {
     this.#handler = handler;
     this.#stopped = false;
     this.#pump();
+    // Keys queued before the workers ran (the informers' first list) wait from now on.
+    for (const key of this.#pending) this.#hooks.onWaiting?.(key);
   }
 
   /** Stops taking work; resolves when the items in progress have finished. */
@@ -66,6 +72,8 @@ export class WorkQueue {
     this.#pending.push(key);
     this.#hooks.onDepth?.(this.#pending.length);
     this.#pump();
+    // Only once workers run: a standby replica queues keys but never reads.
+    if (this.#handler && this.#queued.has(key)) this.#hooks.onWaiting?.(key);
   }
 
   /** Adds the key after delayMs; an earlier pending schedule for the same key wins. */
@@ -129,6 +137,7 @@ export class WorkQueue {
       const key = this.#pending.shift()!;
       this.#queued.delete(key);
       this.#hooks.onDepth?.(this.#pending.length);
+      this.#hooks.onStarted?.(key);
       void this.#process(key);
     }
   }

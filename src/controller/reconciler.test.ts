@@ -119,7 +119,8 @@ function setup(spec: Partial<ExternalLLMSecretSpec> = {}) {
   };
   /** The operator restarts with another hash key (nothing in memory survives). */
   const restartWithKey = (hashKey: Buffer) => { reconciler = reconcilerWith(hashKey); };
-  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, restartWithKey, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
+  const firstRead = () => reconciler.firstReadOf('team-a/llm');
+  return { kube, source, events, els, cache, run, synced, syncCache, ready, secretValue, restartWithKey, firstRead, advance: (ms: number) => { now = new Date(now.getTime() + ms); } };
 }
 
 describe('ExternalLLMSecretReconciler', () => {
@@ -150,6 +151,23 @@ describe('ExternalLLMSecretReconciler', () => {
     expect(t.ready()?.status).toBe('True');
   });
 
+  it('firstReadOf (read-ahead): a new resource or a new generation, not a synced one, a force-sync, a refused target or a Merge target', async () => {
+    const t = setup();
+    expect(t.firstRead()?.metadata.name).toBe('llm');
+    await t.synced();
+    expect(t.firstRead()).toBeUndefined();
+    t.kube.resources.get('team-a/llm')!.metadata.generation = 2;
+    expect(t.firstRead()?.metadata.generation).toBe(2);
+    // A Secret of the target name this resource does not own: refused before any read.
+    t.cache.set('team-a/llm', { metadata: { name: 'llm', namespace: 'team-a' }, data: {} });
+    expect(t.firstRead()).toBeUndefined();
+    expect(setup({ target: { creationPolicy: 'Merge' } }).firstRead()).toBeUndefined();
+    const forced = setup();
+    forced.kube.resources.get('team-a/llm')!.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'now' };
+    expect(forced.firstRead()).toBeUndefined();
+    expect(t.source.calls).toEqual([]);
+  });
+
   it('drifted (someone edited the Secret): restored from a value up to driftMaxAge old, no due refresh needed', async () => {
     const t = setup();
     await t.synced();
@@ -157,7 +175,7 @@ describe('ExternalLLMSecretReconciler', () => {
     edited.data = { OPENAI_API_KEY: Buffer.from('tampered').toString('base64') };
     t.syncCache();
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 60_000, tags: false }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 60_000, tags: false, readAhead: false }]);
     expect(t.secretValue()).toBe('sk-1');
   });
 
@@ -166,7 +184,7 @@ describe('ExternalLLMSecretReconciler', () => {
     await t.synced();
     t.kube.resources.get('team-a/llm')!.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'now' };
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 0, tags: false }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 0, tags: false, readAhead: true }]);
     expect(t.kube.resources.get('team-a/llm')!.status?.forceSyncToken).toBe('now');
   });
 
@@ -330,7 +348,7 @@ describe('ExternalLLMSecretReconciler', () => {
   it('a missing expiry tag fails the sync before anything is written', async () => {
     const t = setup({ expiry: { tag: 'expires-at' } });
     await t.run();
-    expect(t.source.reads).toEqual([{ maxAgeMs: 5_000, tags: true }]);
+    expect(t.source.reads).toEqual([{ maxAgeMs: 5_000, tags: true, readAhead: true }]);
     expect(t.ready()).toMatchObject({ status: 'False', reason: 'MissingProperty' });
     expect(t.kube.secrets.has('team-a/llm'), 'no Secret written').toBe(false);
     t.source.tags = { 'expires-at': '2099-01-01T00:00:00Z' };

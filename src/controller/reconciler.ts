@@ -126,6 +126,22 @@ export class ExternalLLMSecretReconciler {
     }
   }
 
+  /**
+   * The resource, when its next reconcile will read the source for a first sync at its
+   * generation (new, spec changed, or never synced): what read-ahead.ts may read ahead. Not a
+   * refresh (those ask isCurrent first), a force-sync (it wants a read made after it), a target
+   * the plan refuses or a Merge target.
+   */
+  firstReadOf(key: string): ExternalLLMSecret | undefined {
+    const [namespace, name] = splitKey(key);
+    const cached = this.#d.getResource(namespace, name);
+    if (!cached || cached.metadata.deletionTimestamp) return undefined;
+    const els = this.#status.freshest(key, cached);
+    if (isSettled(els) || this.#schedule.remembers(key, els) || els.spec.target?.creationPolicy === 'Merge' || isForced(els)) return undefined;
+    const live = this.#d.getCachedSecret(namespace, els.spec.target?.name ?? name);
+    return planSecret(desiredSecret(els, {}), live).action === 'refuse' ? undefined : els;
+  }
+
   /** A change event named this resource's source: its next reconcile checks it (src/events). */
   markDue(key: string): void {
     this.#schedule.markDue(key);
@@ -159,9 +175,11 @@ export class ExternalLLMSecretReconciler {
     }
     // force-sync means a fresh read; a due refresh may share a read made a moment ago by
     // another resource; a drift repair may reuse any value still cached.
-    const forceToken = els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
-    const forced = forceToken !== undefined && forceToken !== els.status?.forceSyncToken;
-    const read = await session.read({ maxAgeMs: forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs, tags: els.spec.expiry?.tag !== undefined });
+    const forced = isForced(els);
+    const read = await session.read({
+      maxAgeMs: forced ? 0 : due ? this.#d.config.refreshShareWindowMs : this.#d.config.driftMaxAgeMs, tags: els.spec.expiry?.tag !== undefined,
+      readAhead: !this.#schedule.remembers(key, els),
+    });
     const rendered = renderSecretData(els.spec, read, this.#d.config.limits);
     // Everything that can fail on the content is known before the write: no written Secret is
     // ever left behind a Ready=False status.
@@ -282,6 +300,12 @@ function isSettled(els: ExternalLLMSecret): boolean {
     && status.observedGeneration === metadata.generation
     && (forceToken === undefined || forceToken === status.forceSyncToken)
     && els.spec.expiry === undefined;
+}
+
+/** A force-sync not yet acknowledged: it asks for a fresh read. */
+function isForced({ metadata, status }: ExternalLLMSecret): boolean {
+  const forceToken = metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+  return forceToken !== undefined && forceToken !== status?.forceSyncToken;
 }
 
 /** How long a namespace that refused a write as terminating is left alone (it is usually gone first). */

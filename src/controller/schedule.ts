@@ -99,6 +99,13 @@ export class RefreshSchedule {
     this.#memory.get(key)!.failures = failures;
   }
 
+  /** Synced or failed here at this generation and force-sync token: its next look is a refresh. */
+  remembers(key: string, els: ExternalLLMSecret): boolean {
+    const memory = this.#memory.get(key);
+    return memory !== undefined && memory.generation === els.metadata.generation
+      && memory.forceToken === els.metadata.annotations?.[FORCE_SYNC_ANNOTATION];
+  }
+
   /** Milliseconds until the next refresh; undefined for sync-once or unknown resources. */
   untilNext(key: string): number | undefined {
     const memory = this.#memory.get(key);

@@ -66,7 +66,7 @@ export class Metrics {
     this.eventRequeues = new Counter({ name: `${METRIC_PREFIX}event_requeues_total`, help: 'Resources requeued by change events.', registers });
     this.eventToSecret = new Histogram({ name: `${METRIC_PREFIX}event_to_secret_seconds`, help: 'From the change (the event time) to the Secret write it caused.', buckets: [0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300], registers });
     this.eventsQueueUp = new Gauge({ name: `${METRIC_PREFIX}events_queue_up`, help: '1 while the events queue answers, 0 while refresh has fallen back to polling at refreshInterval.', registers });
-    this.sourceCache = new Counter({ name: `${METRIC_PREFIX}source_cache_requests_total`, help: 'Secret value cache look-ups by result (hit, miss, shared).', labelNames: ['result'], registers });
+    this.sourceCache = new Counter({ name: `${METRIC_PREFIX}source_cache_requests_total`, help: 'Secret value cache look-ups by result (hit, miss, shared, prefetched).', labelNames: ['result'], registers });
   }
 
   observeSync(namespace: string, name: string, result: string, seconds: number): void {

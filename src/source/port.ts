@@ -21,6 +21,11 @@ export interface ReadOptions {
   maxAgeMs: number;
   /** Also return the secret's tags. */
   tags: boolean;
+  /**
+   * The resource's first read at this generation and force-sync token: a value read ahead for it
+   * (SecretSource.prefetch) serves, whatever its age. Later reads never take one.
+   */
+  readAhead?: boolean;
 }
 
 /** Whether the version synced last is still the one the spec asks for; renewAt/expiresAt as in SourceRead. */
@@ -44,4 +49,10 @@ export interface SecretSource {
   scopeOf(els: ExternalLLMSecret): string;
   /** Policy first (a refusal costs no call to the backend), then identity. Throws SyncError. */
   open(els: ExternalLLMSecret): Promise<SourceSession>;
+  /**
+   * A hint: these resources, queued, will read their values soon (with maxAgeMs). A source may
+   * start the reads now, together, and keep each value for its resource's own read. Policy
+   * first, as in open; failures are left for the resource's own reconcile to meet and report.
+   */
+  prefetch?(resources: ExternalLLMSecret[], options: Pick<ReadOptions, 'maxAgeMs'>): void;
 }
