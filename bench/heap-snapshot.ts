@@ -12,7 +12,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-/** A path: the first element matches a node's name (class name for objects); the others follow
+/** A path: the first element matches a node's name (class name for objects; 'a|b': either); the others follow
  * edges by name ('a|b': either; '*': every element or property). Two figures for the nodes at its
  * end: retained (what the dominator tree says only they keep alive; shared objects go to a common
  * dominator) and owned (every object reachable from them through data edges — properties,
@@ -31,7 +31,8 @@ export const STRUCTURES: StructureRule[] = [
   { label: 'work queue (WorkQueue)', path: ['WorkQueue', '#pending|#queued|#active|#dirty|#timers|#failures'] },
   { label: 'refresh schedule (RefreshSchedule)', path: ['RefreshSchedule', '#memory|#marks|#checking'] },
   { label: 'recovery board (RecoveryBoard)', path: ['RecoveryBoard', '#waiting|#early'] },
-  { label: 'metrics: prom-client registry and series', path: ['Registry', '_metrics|_collectors'] },
+  // The bundle renames classes whose names collide (prom-client's Registry is _Registry there).
+  { label: 'metrics: prom-client registry and series', path: ['Registry|_Registry', '_metrics|_collectors'] },
   { label: 'AWS SDK clients (AwsClientFactory)', path: ['AwsClientFactory', '#sm|#sts'] },
 ];
 
@@ -219,7 +220,7 @@ export function analyseHeapSnapshot(file: string, rules: StructureRule[] = STRUC
     return false;
   };
   const structures = rules.map((rule) => {
-    let at = byName.get(rule.path[0]!) ?? [];
+    let at = rule.path[0]!.split('|').flatMap((name) => byName.get(name) ?? []);
     for (const step of rule.path.slice(1)) {
       const names = new Set(step.split('|'));
       const next: number[] = [];
