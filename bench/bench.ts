@@ -12,6 +12,7 @@
 //                    [--events] [--events-poll-multiplier 10]  (event-driven refresh: EventBridge → SQS in moto)
 //                    [--no-floor]   (skip the bare-client floor run after the operator; bench/floor.ts)
 //                    [--no-heap]    (skip the heap snapshots and their breakdown; bench/heap-snapshot.ts)
+//   BENCH_OPERATOR_LOG_LEVEL=debug keeps the operator's per-sync log lines (a timeline of the cold start; costs CPU)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -58,7 +59,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 14).map((l) => l.slice(3)).join('\n') + '\n');
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 15).map((l) => l.slice(3)).join('\n') + '\n');
   process.exit(0);
 }
 const positiveInt = (name: string, text: string): number => {
@@ -161,7 +162,7 @@ class OperatorProcess {
       '--kubeconfig', env.kubeconfigPath,
       '--aws-endpoint', env.motoEndpoint, '--sts-endpoint', env.motoEndpoint,
       '--metrics-port', String(metricsPort), '--health-port', String(healthPort),
-      '--log-level', 'warn', '--concurrent', String(CONCURRENT),
+      '--log-level', process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'warn', '--concurrent', String(CONCURRENT),
       '--access-rules', JSON.stringify([{ namespaces: ['*'], roles: [`arn:aws:iam::${ACCOUNT}:role/*`] }]),
       ...args,
     ], {
