@@ -10,7 +10,7 @@
 // Output: `hmac-sha256:<key id>:<MAC in hex>`. The key id (16 hex digits of an HMAC of a constant
 // under the key) says which key made a hash, and nothing about any value: a hash made under
 // another key (rotation, a process without a stable key) is recognised as such, not as a change.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 /** Shortest --hash-key-file / ELS_HASH_KEY accepted, in bytes (HMAC-SHA256's output size). */
 export const MIN_HASH_KEY_BYTES = 32;
@@ -26,6 +26,17 @@ const DOMAIN = 'els-data-hash/v2\n';
 const KEY_ID_INPUT = 'els-hash-key-id/v1';
 const HASH_PATTERN = /^hmac-sha256:([0-9a-f]{16}):[0-9a-f]{64}$/;
 const keyIds = new WeakMap<Buffer, string>();
+// createHmac with a Buffer builds a KeyObject on every call; the CPU profile of a cold start
+// showed it (prepareSecretKey): one per key instead.
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+const keyObject = (key: Buffer): KeyObject => {
+  let k = keyObjects.get(key);
+  if (!k) {
+    k = createSecretKey(key);
+    keyObjects.set(key, k);
+  }
+  return k;
+};
 
 /** The key id that dataHash puts in front of its MAC. */
 export function hashKeyId(key: Buffer): string {
@@ -43,7 +54,7 @@ export function hashKeyIdOf(hash: string | undefined): string | undefined {
 }
 
 export function dataHash(key: Buffer, subject: HashSubject, data: Record<string, Buffer>): string {
-  const mac = createHmac('sha256', key);
+  const mac = createHmac('sha256', keyObject(key));
   const field = (bytes: Buffer) => { mac.update(`${bytes.length}:`); mac.update(bytes); };
   mac.update(DOMAIN);
   field(Buffer.from(subject.namespace, 'utf8'));
