@@ -172,7 +172,9 @@ describe('AWS faults', () => {
       process.stderr.write(`[faults] storm: ${requests} AWS requests (${JSON.stringify(proxy.stats.byOperation)}), ${throttledDuringWindow} throttled, converged ${convergeMs} ms after the window\n`);
       figures.faultsInjected += proxy.faultCount;
       expect(sampler.violations).toEqual([]);
-      expect(throttledDuringWindow, 'the storm happened').toBeGreaterThan(20);
+      // Full batches (read-ahead) make the whole cold start a few dozen calls (38–101 measured), so
+      // the storm throttles 13–47 of them: enough that reconciles see Throttled (next assertion).
+      expect(throttledDuringWindow, 'the storm happened').toBeGreaterThanOrEqual(5);
       const throttledSyncs = (await operator.metrics.syncs.get()).values.filter((v) => v.labels.reason === 'Throttled').reduce((a, v) => a + v.value, 0);
       expect(throttledSyncs, 'reconciles saw Throttled').toBeGreaterThan(0);
       // Backoff with jitter (base 1 s, doubling) allows about log2(25 s / 0.5 s) + 2 = 8 failed
