@@ -112,6 +112,22 @@ describe('SupervisedInformer', () => {
     expect(informer!.healthy).toBe(true);
   });
 
+  it('a watch the server ends at once is resumed after a pause, not in a tight loop', async () => {
+    items = [obj('a', '5')];
+    start();
+    await informer!.start();
+    await until(() => watches.length === 1);
+    const t0 = Date.now();
+    // End every watch as soon as it opens, for 1.2 s.
+    while (Date.now() - t0 < 1_200) {
+      for (const w of watches) w.res.end();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Without the pause this is hundreds of requests; with it, about one per 0.5 s.
+    expect(watches.length).toBeLessThanOrEqual(5);
+    expect(lists).toHaveLength(1);
+  });
+
   it('410 Gone relists, and the handlers hear only what differs from the cache', async () => {
     items = [obj('keep', '1'), obj('change', '2'), obj('gone', '3')];
     const { heard } = start();

@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
 
 export const WATCH_BACKOFF = { baseMs: 500, maxMs: 10_000 } as const;
+/** A watch ending sooner than this after it opened resumes after WATCH_BACKOFF.baseMs. */
+const MIN_WATCH_MS = 1_000;
 
 export interface InformerHandlers<T> {
   add(obj: T): void;
@@ -150,6 +152,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     const query: Record<string, string | boolean> = { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true };
     if (labelSelector) query.labelSelector = labelSelector;
     let expired = false;
+    const openedAt = Date.now();
     try {
       const controller = await new Watch(kubeConfig).watch(path, query, (type: string, obj: T & { code?: number }) => {
         if (run !== this.#run) return;
@@ -167,8 +170,16 @@ export class SupervisedInformer<T extends KubernetesObject> {
         } else {
           // The server ended the watch (its timeout), or nothing came for Watch's inactivity
           // timeout: resume from the last version seen. Not a failure: a quiet namespace sends
-          // nothing for minutes. If the apiserver is really gone, the resumed watch fails.
-          void this.#startWatch(run);
+          // nothing for minutes. If the apiserver is really gone, the resumed watch fails. A
+          // watch that ends as soon as it opens (a proxy closing streams) resumes after a pause,
+          // not in a tight loop of requests.
+          if (Date.now() - openedAt >= MIN_WATCH_MS) {
+            void this.#startWatch(run);
+            return;
+          }
+          clearTimeout(this.#restartTimer);
+          this.#restartTimer = setTimeout(() => { if (run === this.#run) void this.#startWatch(run); }, WATCH_BACKOFF.baseMs);
+          this.#restartTimer.unref();
         }
       });
       if (run === this.#run) this.#watch = controller;
