@@ -123,6 +123,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     sources: registry,
     recovery: controller.recovery,
     afterSecretWrite,
+    ownWrites: controller.ownWrites,
     pollIntervalMs: eventRefresh ? (ms) => eventRefresh.pollIntervalMs(ms) : undefined,
     config: {
       hashKey,

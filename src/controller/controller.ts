@@ -11,6 +11,7 @@ import type { KubeClient } from '../kube/client.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SupervisedInformer } from './informer.js';
 import { WorkQueue, type QueueHooks } from './queue.js';
+import { OwnWrites } from './own-writes.js';
 import { KUBE_SCOPE, RecoveryBoard } from './recovery.js';
 import type { ExternalLLMSecretReconciler } from './reconciler.js';
 
@@ -37,6 +38,8 @@ export class Controller {
   readonly queue: WorkQueue;
   /** Resources waiting in backoff for the apiserver or an AWS region to answer again. */
   readonly recovery: RecoveryBoard;
+  /** Secrets we wrote, whose watch echo must not requeue their owner. */
+  readonly ownWrites = new OwnWrites();
   readonly #opts: ControllerOptions;
   readonly #resources: Array<SupervisedInformer<ExternalLLMSecret>> = [];
   readonly #secrets: Array<SupervisedInformer<V1Secret>> = [];
@@ -122,7 +125,9 @@ export class Controller {
     return new SupervisedInformer<ExternalLLMSecret>(
       { kubeConfig, path, list, labelSelector: selector, relistMs, log, name: `${PLURAL}${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
       {
-        add: (o) => this.queue.add(keyOf(o)),
+        // The fingerprint is taken on add too: else the first status write of every resource
+        // would come back as a "change" and queue a reconcile that finds nothing to do.
+        add: (o) => { this.#specChanged(o); this.queue.add(keyOf(o)); },
         update: (o) => { if (this.#specChanged(o)) this.queue.add(keyOf(o)); },
         delete: (o) => { this.#seen.delete(keyOf(o)); this.queue.remove(keyOf(o)); this.queue.add(keyOf(o)); },
       },
@@ -160,7 +165,11 @@ export class Controller {
     };
     return new SupervisedInformer<V1Secret>(
       { kubeConfig, path, list, labelSelector: MANAGED_SECRET_SELECTOR, relistMs, log, name: `secrets${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
-      { add: owner, update: owner, delete: owner },
+      {
+        add: (s) => { if (!this.ownWrites.isEcho(s)) owner(s); },
+        update: (s) => { if (!this.ownWrites.isEcho(s)) owner(s); },
+        delete: (s) => { this.ownWrites.forget(s); owner(s); },
+      },
     );
   }
 }

@@ -29,6 +29,7 @@ import { KUBE_SCOPE, type RecoveryBoard } from './recovery.js';
 import { SyncReporter, type SyncOutcome } from './sync-report.js';
 import { restartIfPending, withRekeyedBaseline } from './rollout.js';
 import { readSecret, writeSecret } from './secret-writer.js';
+import type { OwnWrites } from './own-writes.js';
 import { RefreshSchedule } from './schedule.js';
 import { StatusWriter } from './status-writer.js';
 
@@ -53,6 +54,8 @@ export interface ReconcilerDeps {
   config: ReconcilerConfig;
   /** Requeues resources waiting in backoff when what they failed on answers again. */
   recovery?: RecoveryBoard;
+  /** Told of each Secret this operator wrote, so its watch echo does not requeue the owner. */
+  ownWrites?: Pick<OwnWrites, 'note'>;
   /** Test hook: runs right after a Secret write, before rollout restarts and status. */
   afterSecretWrite?: (key: string) => void;
   /** The polling interval for a refreshInterval (event-driven refresh stretches it; src/events). */
@@ -184,7 +187,8 @@ export class ExternalLLMSecretReconciler {
     // Everything that can fail on the content is known before the write: no written Secret is
     // ever left behind a Ready=False status.
     const expires = els.spec.expiry ? expiresAt(els.spec.expiry, read) : undefined;
-    const { plan, changedKeys } = await writeSecret(this.#d.kube, desiredSecret(els, rendered.data), live);
+    const { plan, changedKeys, written } = await writeSecret(this.#d.kube, desiredSecret(els, rendered.data), live);
+    if (written) this.#d.ownWrites?.note(written);
     if (plan.action !== 'none') this.#d.afterSecretWrite?.(key);
 
     const result = await this.#writeSyncedStatus(els, { read, rendered, expires, action: plan.action }, now);

@@ -12,14 +12,14 @@ type SecretApi = Pick<KubeClient, 'getSecret' | 'createSecret' | 'replaceSecret'
  * already, or changed since the cache saw it): decide again against a fresh read of that one
  * object, once, rather than failing the sync and waiting for the watch to catch up.
  */
-export async function writeSecret(kube: SecretApi, desired: DesiredSecret, live: V1Secret | undefined): Promise<{ plan: SecretPlan; changedKeys: string[] }> {
+export async function writeSecret(kube: SecretApi, desired: DesiredSecret, live: V1Secret | undefined): Promise<{ plan: SecretPlan; changedKeys: string[]; written?: V1Secret }> {
   for (let attempt = 0; ; attempt++) {
     const plan = planSecret(desired, live);
     try {
       switch (plan.action) {
         case 'refuse': throw new SyncError(plan.reason, plan.message, { retryable: plan.retryable });
-        case 'create': await kube.createSecret(plan.body); return { plan, changedKeys: Object.keys(desired.data) };
-        case 'update': await kube.replaceSecret(plan.body); return { plan, changedKeys: plan.changedKeys };
+        case 'create': return { plan, changedKeys: Object.keys(desired.data), written: await kube.createSecret(plan.body) };
+        case 'update': return { plan, changedKeys: plan.changedKeys, written: await kube.replaceSecret(plan.body) };
         case 'none': return { plan, changedKeys: [] };
       }
     } catch (err) {

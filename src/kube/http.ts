@@ -46,6 +46,28 @@ export interface KubeRequest {
   timeoutMs: number;
 }
 
+interface Authentication { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number }
+
+/**
+ * How long one authentication serves further requests. client-node rebuilds it from the
+ * kubeconfig on every call (reads and decodes the CA, certificate and key, or the token file,
+ * and hashes them to find the pooled connection): in a cold start that was a tenth of the
+ * operator's garbage. A rotated token or certificate is picked up within this.
+ */
+export const AUTH_REUSE_MS = 1_000;
+const authentications = new WeakMap<KubeConfig, Authentication>();
+
+async function authenticate(kc: KubeConfig, url: URL): Promise<Authentication> {
+  const cached = authentications.get(kc);
+  const now = Date.now();
+  if (cached && now - cached.at < AUTH_REUSE_MS) return cached;
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  const auth = { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as Dispatcher | undefined, at: now };
+  authentications.set(kc, auth);
+  return auth;
+}
+
 /** Sends one request and returns the parsed JSON answer; throws KubeApiError or KubeRequestTimeoutError. */
 export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<T> {
   const cluster = kc.getCurrentCluster();
@@ -53,9 +75,8 @@ export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<
   const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
   for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
 
-  const ctx = new RequestContext(url.toString(), HttpMethod[req.method]);
-  await kc.applySecurityAuthentication(ctx);
-  const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };
+  const auth = await authenticate(kc, url);
+  const headers: Record<string, string> = { ...auth.headers, Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };
   if (req.body !== undefined) headers['Content-Type'] = req.contentType ?? CONTENT_TYPE.json;
 
   // One deadline for the whole exchange, the answer's body included. AbortSignal.timeout would
@@ -70,7 +91,7 @@ export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<
       method: req.method,
       headers,
       body: req.body === undefined ? undefined : JSON.stringify(req.body),
-      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      dispatcher: auth.dispatcher,
       signal: controller.signal,
     });
     const text = await res.body.text();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { setCondition, statusPatch } from './status.js';
+import { jsonEqual, sameStatus, setCondition, statusPatch } from './status.js';
 
 describe('conditions and status patches', () => {
   const t0 = new Date('2026-01-01T00:00:00Z');
@@ -13,5 +13,27 @@ describe('conditions and status patches', () => {
   });
   it('nulls fields that disappear', () => {
     expect(statusPatch({ expiresAt: 'x', secretName: 's' }, { secretName: 's' })).toEqual({ secretName: 's', expiresAt: null });
+  });
+});
+
+describe('jsonEqual (status comparison)', () => {
+  it('ignores key order and keys holding undefined, as JSON does', () => {
+    expect(jsonEqual({ a: 1, b: { c: [1, { d: 'x' }] } }, { b: { c: [1, { d: 'x' }] }, a: 1 })).toBe(true);
+    expect(jsonEqual({ a: 1, gone: undefined }, { a: 1 })).toBe(true);
+    expect(jsonEqual({ a: 1 }, { a: 1, gone: undefined })).toBe(true);
+    expect(sameStatus(undefined, {})).toBe(true);
+  });
+
+  it('tells apart every difference JSON would show', () => {
+    expect(jsonEqual({ a: 1 }, { a: 2 })).toBe(false);
+    expect(jsonEqual({ a: 1 }, { a: 1, b: null })).toBe(false);
+    expect(jsonEqual({ a: 1, b: 2 }, { a: 1, c: 2 })).toBe(false);
+    expect(jsonEqual([1, 2], [2, 1])).toBe(false);
+    expect(jsonEqual([1], [1, 1])).toBe(false);
+    expect(jsonEqual({ 0: 'x' }, ['x'])).toBe(false);
+    expect(jsonEqual('1', 1)).toBe(false);
+    expect(jsonEqual(null, {})).toBe(false);
+    expect(sameStatus({ syncedAt: 'a', conditions: [{ type: 'Ready', status: 'True', reason: 'Synced', message: 'm', lastTransitionTime: 't' }] },
+      { syncedAt: 'a', conditions: [{ type: 'Ready', status: 'False', reason: 'Synced', message: 'm', lastTransitionTime: 't' }] })).toBe(false);
   });
 });

@@ -33,16 +33,33 @@ export function getCondition(status: ExternalLLMSecretStatus | undefined, type: 
 
 /** Deep equality on the JSON form, ignoring key order. */
 export function sameStatus(a: ExternalLLMSecretStatus | undefined, b: ExternalLLMSecretStatus | undefined): boolean {
-  return canonical(a ?? {}) === canonical(b ?? {});
+  return jsonEqual(a ?? {}, b ?? {});
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+/**
+ * Deep equality of two JSON values as they would serialize: key order does not matter and a key
+ * holding undefined counts as absent (util.isDeepStrictEqual tells those apart). Allocates
+ * nothing: it runs on every reconcile, and building canonical strings to compare was the largest
+ * source of garbage in a cold start.
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
   }
-  return JSON.stringify(value);
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let keys = 0;
+  for (const k in x) {
+    if (!Object.hasOwn(x, k) || x[k] === undefined) continue;
+    if (!Object.hasOwn(y, k) || !jsonEqual(x[k], y[k])) return false;
+    keys++;
+  }
+  for (const k in y) if (Object.hasOwn(y, k) && y[k] !== undefined) keys--;
+  return keys === 0;
 }
 
 /**
