@@ -38,8 +38,8 @@ export class Controller {
   readonly queue: WorkQueue;
   /** Resources waiting in backoff for the apiserver or an AWS region to answer again. */
   readonly recovery: RecoveryBoard;
-  /** Secrets we wrote, whose watch echo must not requeue their owner. */
-  readonly ownWrites = new OwnWrites();
+  /** Secrets we write, whose watch echo must not requeue their owner (set up with the informers). */
+  readonly ownWrites: OwnWrites;
   readonly #opts: ControllerOptions;
   readonly #resources: Array<SupervisedInformer<ExternalLLMSecret>> = [];
   readonly #secrets: Array<SupervisedInformer<V1Secret>> = [];
@@ -56,6 +56,11 @@ export class Controller {
       ...opts.queueHooks,
     });
     this.recovery = new RecoveryBoard({ requeue: (key, delayMs) => this.queue.addAfter(key, delayMs) });
+    // Someone edited or deleted a managed Secret: reconcile its owner, which restores it.
+    this.ownWrites = new OwnWrites((s) => {
+      const ref = s.metadata?.annotations?.[OWNER_ANNOTATION];
+      if (ref && ref.startsWith(`${s.metadata?.namespace}/`)) this.queue.add(ref);
+    });
     const scopes = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
     for (const ns of scopes) {
       this.#resources.push(this.#resourceInformer(ns));
@@ -158,18 +163,9 @@ export class Controller {
     const { kube, kubeConfig, log, relistMs } = this.#opts;
     const path = namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets';
     const list = () => kube.listSecrets(namespace, MANAGED_SECRET_SELECTOR);
-    // Someone edited or deleted a managed Secret: reconcile its owner, which restores it.
-    const owner = (s: V1Secret) => {
-      const ref = s.metadata?.annotations?.[OWNER_ANNOTATION];
-      if (ref && ref.startsWith(`${s.metadata?.namespace}/`)) this.queue.add(ref);
-    };
     return new SupervisedInformer<V1Secret>(
       { kubeConfig, path, list, labelSelector: MANAGED_SECRET_SELECTOR, relistMs, log, name: `secrets${namespace ? `/${namespace}` : ''}`, onHealthChange: (up) => this.#watchHealth(up) },
-      {
-        add: (s) => { if (!this.ownWrites.isEcho(s)) owner(s); },
-        update: (s) => { if (!this.ownWrites.isEcho(s)) owner(s); },
-        delete: (s) => { this.ownWrites.forget(s); owner(s); },
-      },
+      { add: (s) => this.ownWrites.event(s), update: (s) => this.ownWrites.event(s), delete: (s) => this.ownWrites.deleted(s) },
     );
   }
 }

@@ -55,7 +55,7 @@ export interface ReconcilerDeps {
   /** Requeues resources waiting in backoff when what they failed on answers again. */
   recovery?: RecoveryBoard;
   /** Told of each Secret this operator wrote, so its watch echo does not requeue the owner. */
-  ownWrites?: Pick<OwnWrites, 'note'>;
+  ownWrites?: Pick<OwnWrites, 'around'>;
   /** Test hook: runs right after a Secret write, before rollout restarts and status. */
   afterSecretWrite?: (key: string) => void;
   /** The polling interval for a refreshInterval (event-driven refresh stretches it; src/events). */
@@ -187,8 +187,9 @@ export class ExternalLLMSecretReconciler {
     // Everything that can fail on the content is known before the write: no written Secret is
     // ever left behind a Ready=False status.
     const expires = els.spec.expiry ? expiresAt(els.spec.expiry, read) : undefined;
-    const { plan, changedKeys, written } = await writeSecret(this.#d.kube, desiredSecret(els, rendered.data), live);
-    if (written) this.#d.ownWrites?.note(written);
+    const desired = desiredSecret(els, rendered.data);
+    const write = () => writeSecret(this.#d.kube, desired, live);
+    const { plan, changedKeys } = await (this.#d.ownWrites?.around(desired.namespace, desired.name, write) ?? write());
     if (plan.action !== 'none') this.#d.afterSecretWrite?.(key);
 
     const result = await this.#writeSyncedStatus(els, { read, rendered, expires, action: plan.action }, now);
