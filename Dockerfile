@@ -26,14 +26,15 @@ LABEL org.opencontainers.image.title="external-llm-secrets" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production
-# Memory flags chosen by the benchmark (npm run bench -- --compiled, 1,000 resources, peak RSS):
-# a 2 MiB young generation instead of V8's default 16 MiB (307 → 194 MB, tsc build), and
-# --optimize-for-size, which grows the old generation in smaller steps (bundle: 162–186 → 127 MB;
-# operator CPU 6.3 → 6.5 s, cold start unchanged). V8 takes the latter only on the command line.
-ENV NODE_OPTIONS="--max-semi-space-size=2"
+# V8 flags chosen by the benchmark (npm run bench -- --compiled runs the bundle with exactly the
+# flags of the ENTRYPOINT below; 1,000 resources created before the start): a 4 MiB young
+# generation instead of V8's default 16 MiB, and the old generation grown by 10 % a step. Against
+# --optimize-for-size (which pins the young generation at its smallest whatever the flags say):
+# same peak RSS (~120 MB), operator CPU in the cold start 1.86 → 1.42 s, garbage collection
+# 460 → 170 ms. V8 takes --heap-growing-percent only on the command line.
 WORKDIR /app
 COPY --from=build --chown=0:0 /app/dist/operator.mjs /app/dist/operator.mjs.LEGAL.txt ./dist/
 # Files stay owned by root and read-only to the operator; it writes nothing (readOnlyRootFilesystem).
 USER 10001:10001
 EXPOSE 8080 8081
-ENTRYPOINT ["node", "--optimize-for-size", "dist/operator.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=10", "dist/operator.mjs"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --optimize-for-size
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=10
 // The process: flags → config → operator; clean shutdown on SIGTERM and SIGINT.
 import { runCheck } from './check.js';
 import { ConfigError, parseConfig, USAGE, wantsHelp } from './config.js';

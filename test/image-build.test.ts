@@ -44,7 +44,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^COPY --from=build --chown=0:0 \/app\/dist\/operator\.mjs\b/m);
     expect(dockerfile).not.toMatch(/^COPY .*node_modules/m);
     expect(dockerfile).toMatch(/^USER 10001(:10001)?$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--optimize-for-size", "dist\/operator\.mjs"\]$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=4", "--heap-growing-percent=10", "dist\/operator\.mjs"\]$/m);
     expect(dockerfile).toMatch(/org\.opencontainers\.image\.version/);
     // Exec-form ENTRYPOINT, no shell wrapper and no CMD that would need one.
     expect(dockerfile).not.toMatch(/^(CMD|ENTRYPOINT) [^[]/m);

@@ -196,7 +196,7 @@ describe(title, () => {
     expect(field('NoNewPrivs')).toBe('1');
     // node itself is PID 1 (no shell in between): it receives SIGTERM.
     const cmdline = (await container!.exec(['cat', '/proc/1/cmdline'])).output.split('\0').filter(Boolean);
-    expect(cmdline.slice(0, 3)).toEqual(['node', '--optimize-for-size', 'dist/operator.mjs']);
+    expect(cmdline.slice(0, 4)).toEqual(['node', '--max-semi-space-size=4', '--heap-growing-percent=10', 'dist/operator.mjs']);
 
     // Nothing under / is writable, the app's own files included.
     const write = await container!.exec(['node', '-e', `for (const p of ['/app/x', '/x', '/app/dist/x']) { try { require('fs').writeFileSync(p, ''); console.log(p, 'WRITABLE'); } catch (e) { console.log(p, e.code); } }`]);
