@@ -7,7 +7,7 @@
 // only what the operator reads. Reads are served from the last successful list onwards: a relist
 // never shows an empty cache (which would look like every resource was deleted).
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import { Watch } from '@kubernetes/client-node/dist/watch.js';
+import { watchStream } from '../kube/watch.js';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
@@ -154,7 +154,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
     let expired = false;
     const openedAt = Date.now();
     try {
-      const controller = await new Watch(kubeConfig).watch(path, query, (type: string, obj: T & { code?: number }) => {
+      const controller = await watchStream<T & { code?: number }>(kubeConfig, path, query, (type, obj) => {
         if (run !== this.#run) return;
         if (type === 'ERROR') {
           if (obj.code === 410) expired = true;
@@ -168,7 +168,7 @@ export class SupervisedInformer<T extends KubernetesObject> {
         } else if (err && (err as { name?: unknown }).name !== 'TimeoutError') {
           this.#onError(run, err);
         } else {
-          // The server ended the watch (its timeout), or nothing came for Watch's inactivity
+          // The server ended the watch (its timeout), or nothing came for the watch's inactivity
           // timeout: resume from the last version seen. Not a failure: a quiet namespace sends
           // nothing for minutes. If the apiserver is really gone, the resumed watch fails. A
           // watch that ends as soon as it opens (a proxy closing streams) resumes after a pause,

@@ -4,7 +4,7 @@
 // are long-lived streams opened on kubeConfig (the informers, watchLease) and not counted.
 // Errors keep their HTTP code; their text is never logged whole.
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import { Watch } from '@kubernetes/client-node/dist/watch.js';
+import { watchStream } from './watch.js';
 import type { CoreV1Event, V1Lease, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../crds/constants.js';
 import type { ExternalLLMSecret, ExternalLLMSecretStatus } from '../crds/types.js';
@@ -188,7 +188,8 @@ export class KubeClient {
    * called once when the watch ends or fails to start.
    */
   watchLease(namespace: string, name: string, onEvent: (phase: string, lease: V1Lease) => void, done: (err: unknown) => void): Promise<AbortController> {
-    return new Watch(this.kubeConfig).watch(
+    return watchStream<V1Lease>(
+      this.kubeConfig,
       `${LEASES}${ns(namespace)}/${LEASE_PLURAL}`,
       { fieldSelector: `metadata.name=${name}` },
       onEvent,

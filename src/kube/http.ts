@@ -46,7 +46,7 @@ export interface KubeRequest {
   timeoutMs: number;
 }
 
-interface Authentication { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number }
+export interface Authentication { headers: Record<string, string>; dispatcher: Dispatcher | undefined; at: number }
 
 /**
  * How long one authentication serves further requests. client-node rebuilds it from the
@@ -57,7 +57,7 @@ interface Authentication { headers: Record<string, string>; dispatcher: Dispatch
 export const AUTH_REUSE_MS = 1_000;
 const authentications = new WeakMap<KubeConfig, Authentication>();
 
-async function authenticate(kc: KubeConfig, url: URL): Promise<Authentication> {
+export async function authenticate(kc: KubeConfig, url: URL): Promise<Authentication> {
   const cached = authentications.get(kc);
   const now = Date.now();
   if (cached && now - cached.at < AUTH_REUSE_MS) return cached;
