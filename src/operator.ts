@@ -61,12 +61,8 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const kube = new KubeClient(kubeConfig, metrics, config.kubeRequestTimeoutMs);
 
-  await checkCrdInstalled(kube, config.namespaces[0]);
-  for (const warning of config.deprecations) log.warn(warning);
-  if (!config.accessRules.some((r) => r.secrets)) {
-    log.warn('no access rule grants secrets: resources without spec.auth are refused (SourceNotPermitted); see --access-rules');
-  }
-
+  // The AWS identity check is informational: it runs alongside the rest of the start-up.
+  const crdCheck = checkCrdInstalled(kube, config.namespaces[0]);
   const clients = new AwsClientFactory({
     secretsManagerEndpoint: config.secretsManagerEndpoint,
     secretsManagerEndpoints: config.secretsManagerEndpoints,
@@ -75,7 +71,13 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     connectTimeoutMs: config.awsConnectTimeoutMs,
     requestTimeoutMs: config.awsRequestTimeoutMs,
   }, metrics);
-  if (config.checkAwsIdentity) await logAwsIdentity(clients, config, overrides.awsCredentials, log);
+  const identityCheck = config.checkAwsIdentity ? logAwsIdentity(clients, config, overrides.awsCredentials, log) : undefined;
+  await crdCheck;
+  for (const warning of config.deprecations) log.warn(warning);
+  if (!config.accessRules.some((r) => r.secrets)) {
+    log.warn('no access rule grants secrets: resources without spec.auth are refused (SourceNotPermitted); see --access-rules');
+  }
+
 
   const broker = new CredentialBroker({
     clients, kube, stsRegion: config.stsRegion, sessionTags: config.sessionTags, operatorCredentials: overrides.awsCredentials, metrics,
@@ -152,7 +154,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   if (config.metricsPort > 0) servers.push(await listen(config.metricsPort, metricsHandler(metrics.registry)));
   if (config.healthPort > 0) servers.push(await listen(config.healthPort, healthHandler(probes, loop)));
 
-  await controller.startInformers();
+  await Promise.all([controller.startInformers(), identityCheck]);
   log.info({ namespaces: config.namespaces.length > 0 ? config.namespaces : 'all', selector: config.selector }, 'caches synced');
 
   if (config.leaderElect) {
