@@ -8,7 +8,6 @@
 //   npm run bench -- [--resources 1000] [--secrets 100] [--namespaces 10] [--refresh-interval 60s]
 //                    [--concurrent 20] [--skip-rotation] [--precreate] [--no-change-detection] [--no-batch-get]
 //                    [--skip-steady]  (no steady window: cold start and floor only, for quick comparisons)
-//                    [--session-tags namespace|off]  (the operator's --session-tags: one STS session per role and namespace, or per role)
 //                    [--compiled]   (run the bundle `npm run build` makes, as the image does, instead of node --import tsx)
 //                    [--cpu-prof]   (V8 CPU profile of the operator into the run's logs dir, with a top-20 summary)
 //                    [--events] [--events-poll-multiplier 10]  (event-driven refresh: EventBridge → SQS in moto)
@@ -56,7 +55,6 @@ const { values: opt } = parseArgs({
     'no-change-detection': { type: 'boolean', default: false },
     'no-batch-get': { type: 'boolean', default: false },
     'skip-steady': { type: 'boolean', default: false },
-    'session-tags': { type: 'string', default: 'namespace' },
     compiled: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     events: { type: 'boolean', default: false },
@@ -706,7 +704,7 @@ async function main(): Promise<void> {
   const opLogDir = join(env.env.logsDir, 'operator');
   mkdirSync(opLogDir, { recursive: true });
   const opLog = join(opLogDir, 'bench-operator.log');
-  const opArgs = [...(CHANGE_DETECTION ? [] : ['--no-change-detection']), ...(BATCH_GET ? [] : ['--no-batch-get']), '--session-tags', opt['session-tags']];
+  const opArgs = [...(CHANGE_DETECTION ? [] : ['--no-change-detection']), ...(BATCH_GET ? [] : ['--no-batch-get'])];
   if (EVENTS) {
     const q = await createEventsQueue(moto, `bench-events-${Date.now()}`);
     opArgs.push('--events-queue-url', q.queueUrl, '--events-poll-multiplier', String(EVENTS_MULTIPLIER));
@@ -821,8 +819,8 @@ async function main(): Promise<void> {
   const coldSeconds = (allReadyAt - (opt.precreate ? spawnAt : created.first)) / 1000;
   const coldTarget = N <= 1000 ? 15 : N <= 10_000 ? 120 : (120 * N) / 10_000;
   const awsTarget = Math.ceil(M / (CHANGE_DETECTION ? 100 : 20)) + 3;
-  // Session tags "namespace": one STS session per (role, namespace); "off": one per role.
-  const distinctSessions = opt['session-tags'] === 'off' ? ROLES.length : ROLES.length * K;
+  // One STS session per (role, namespace): the session name and tags carry the namespace.
+  const distinctSessions = ROLES.length * K;
   const rows: Array<[string, string, string, string]> = [];
   const pass = (ok: boolean) => (ok ? 'pass' : 'MISS');
   rows.push([opt.precreate ? 'cold start: operator start → all Ready' : 'cold start: first create → all Ready', `${round(coldSeconds)} s`, `< ${coldTarget} s`, pass(coldSeconds < coldTarget)]);
@@ -833,14 +831,14 @@ async function main(): Promise<void> {
   // identity: Σ ceil(reads of the identity / 20), + 10 %.
   const readsPerIdentity = new Map<string, number>();
   for (const p of plans) {
-    const id = opt['session-tags'] === 'off' ? p.role : `${p.role}|${p.namespace}`;
+    const id = `${p.role}|${p.namespace}`;
     readsPerIdentity.set(id, (readsPerIdentity.get(id) ?? 0) + 1);
   }
   const batchFloor = [...readsPerIdentity.values()].reduce((n, reads) => n + Math.ceil(reads / 20), 0);
   const smBound = Math.floor(batchFloor * 1.1);
   rows.push(['cold start: Secrets Manager calls', `${cold.awsSecretsManager} ${fmt(cold.aws, 'secretsmanager/')}`,
     `≤ ${smBound} (Σ over ${readsPerIdentity.size} identities of ceil(reads/20) = ${batchFloor}, + 10 %)`, pass(cold.awsSecretsManager <= smBound)]);
-  rows.push(['cold start: STS calls', `${cold.sts} ${fmt(cold.aws, 'sts/')}`, `AssumeRole ≤ ${distinctSessions} (${opt['session-tags'] === 'off' ? '2 roles' : `2 roles × ${K} ns`})`, pass(cold.assumeRole <= distinctSessions)]);
+  rows.push(['cold start: STS calls', `${cold.sts} ${fmt(cold.aws, 'sts/')}`, `AssumeRole ≤ ${distinctSessions} (2 roles × ${K} ns)`, pass(cold.assumeRole <= distinctSessions)]);
   rows.push(['cold start: apiserver writes (operator)', `${cold.apiserverWritesTotal} ${fmt(cold.apiserverWrites)}`, `~${2 * N} (Secret + status each) + events`, '']);
   const eventWrites = cold.apiserverWrites['POST events'] ?? 0;
   rows.push(['cold start: Event writes; Normal events dropped', `${eventWrites} written; ${s1.eventsDropped} dropped by the budget (burst 50, 2/s)`, '', '']);
