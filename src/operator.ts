@@ -78,7 +78,6 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     log.warn('no access rule grants secrets: resources without spec.auth are refused (SourceNotPermitted); see --access-rules');
   }
 
-
   const broker = new CredentialBroker({
     clients, kube, stsRegion: config.stsRegion, sessionTags: config.sessionTags, operatorCredentials: overrides.awsCredentials, metrics,
     readerRole: config.readerRole, onEvict: (identity) => clients.evict(identity),

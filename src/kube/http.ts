@@ -68,12 +68,18 @@ export async function authenticate(kc: KubeConfig, url: URL): Promise<Authentica
   return auth;
 }
 
-/** Sends one request and returns the parsed JSON answer; throws KubeApiError or KubeRequestTimeoutError. */
-export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<T> {
+/** The URL of path on the current cluster, with the query's set values (undefined and '' left out). */
+export function apiUrl(kc: KubeConfig, path: string, query: Record<string, string | number | boolean | undefined> = {}): URL {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
-  for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+  return url;
+}
+
+/** Sends one request and returns the parsed JSON answer; throws KubeApiError or KubeRequestTimeoutError. */
+export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<T> {
+  const url = apiUrl(kc, req.path, req.query);
 
   const auth = await authenticate(kc, url);
   const headers: Record<string, string> = { ...auth.headers, Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };

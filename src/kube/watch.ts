@@ -9,7 +9,7 @@
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { request } from 'undici';
 import { VERSION } from '../version.js';
-import { authenticate, CONTENT_TYPE, KubeApiError } from './http.js';
+import { apiUrl, authenticate, CONTENT_TYPE, KubeApiError } from './http.js';
 
 /** client-node's Watch waits as long for data before it gives up on a stream. */
 export const WATCH_INACTIVITY_MS = 30_000;
@@ -26,11 +26,7 @@ export async function watchStream<T>(
   done: (err: unknown) => void,
   inactivityMs = WATCH_INACTIVITY_MS,
 ): Promise<AbortController> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + path);
-  url.searchParams.set('watch', 'true');
-  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+  const url = apiUrl(kc, path, { ...query, watch: true });
 
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
