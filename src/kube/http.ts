@@ -1,6 +1,6 @@
-// One JSON request to the apiserver, authenticated by @kubernetes/client-node's KubeConfig exactly
-// as its own Watch is (applySecurityAuthentication: tokens, client certificates, exec plugins,
-// OIDC, proxies), sent with undici's request() on the connection pool connection-reuse.ts keeps
+// One JSON request to the apiserver, authenticated by @kubernetes/client-node's KubeConfig
+// (applySecurityAuthentication: tokens, client certificates, exec plugins, OIDC, proxies; one
+// result serves AUTH_REUSE_MS), sent with undici's request() on the connection pool connection-reuse.ts keeps
 // (not fetch: its WHATWG Request/Response/stream objects cost CPU and garbage on every call).
 //
 // Why not client-node's generated API classes: their modules import ObjectSerializer, which
