@@ -53,6 +53,12 @@ describe('dataHash', () => {
     expect(hashKeyId(Buffer.from(key))).toBe(hashKeyId(key));
   });
 
+  it('the encoding is stable: a known answer (hashes in existing statuses must keep matching)', () => {
+    const subject = { namespace: 'team-a', name: 'openai', uid: '0b9c1e7e-1111-4222-8333-444455556666' };
+    expect(dataHash(Buffer.alloc(32, 7), subject, { OPENAI_API_KEY: Buffer.from('sk-test'), b: Buffer.from([0, 255]) }))
+      .toBe('hmac-sha256:aef46e36beffa331:98d4d3f6c6b8391cf1ee6c18e15442efd1b8baa5dcf48bafa5feec0473063068');
+  });
+
   it('hashKeyIdOf: undefined for hashes of the earlier format and for anything else', () => {
     expect(hashKeyIdOf(`hmac-sha256:${'a'.repeat(64)}`)).toBeUndefined();
     expect(hashKeyIdOf(undefined)).toBeUndefined();

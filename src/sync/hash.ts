@@ -54,17 +54,19 @@ export function hashKeyIdOf(hash: string | undefined): string | undefined {
 }
 
 export function dataHash(key: Buffer, subject: HashSubject, data: Record<string, Buffer>): string {
-  const mac = createHmac('sha256', keyObject(key));
-  const field = (bytes: Buffer) => { mac.update(`${bytes.length}:`); mac.update(bytes); };
-  mac.update(DOMAIN);
+  // The whole input in one buffer and one update(): a dozen small update() calls per resource
+  // were 3 % of the operator's CPU in a cold start.
+  const parts: Buffer[] = [Buffer.from(DOMAIN, 'utf8')];
+  const field = (bytes: Buffer) => { parts.push(Buffer.from(`${bytes.length}:`, 'latin1'), bytes); };
   field(Buffer.from(subject.namespace, 'utf8'));
   field(Buffer.from(subject.name, 'utf8'));
   field(Buffer.from(subject.uid, 'utf8'));
   const keys = Object.keys(data).sort();
-  mac.update(`${keys.length}:`);
+  parts.push(Buffer.from(`${keys.length}:`, 'latin1'));
   for (const k of keys) {
     field(Buffer.from(k, 'utf8'));
     field(data[k]!);
   }
-  return `hmac-sha256:${hashKeyId(key)}:${mac.digest('hex')}`;
+  const mac = createHmac('sha256', keyObject(key)).update(Buffer.concat(parts)).digest('hex');
+  return `hmac-sha256:${hashKeyId(key)}:${mac}`;
 }
