@@ -592,6 +592,7 @@ async function coldStart(namespaces: string[], plans: Plan[], opArgs: string[], 
       log(`created ${N} ExternalLLMSecrets in ${round((created.last - created.first) / 1000)} s (operator not running)`);
       if (full) baseWrites = await apiserverWrites();
       await readyWatch.start();
+      await quiesce();
       preCpu = cpuByCommand();
       const ports = [await freePort(), await freePort()] as const;
       spawnAt = Date.now();
@@ -603,6 +604,7 @@ async function coldStart(namespaces: string[], plans: Plan[], opArgs: string[], 
       log(`operator spawned at ${new Date(spawnAt).toISOString()}, /readyz after ${Date.now() - spawnAt} ms`);
     } else {
       await readyWatch.start();
+      await quiesce();
       spawnAt = Date.now();
       operator = new OperatorProcess(await freePort(), await freePort(), opArgs, opLog);
       await operator.waitReady();
@@ -618,6 +620,23 @@ async function coldStart(namespaces: string[], plans: Plan[], opArgs: string[], 
     return { created, spawnAt, s0, baseWrites, preCpu, allReadyAt, readyCpu };
   } finally {
     await readyWatch.stop();
+  }
+}
+
+/**
+ * Waits until the machine is nearly idle (under a tenth of a core over half a second, 20 s at the
+ * most): a cold start or floor must not inherit the tail of the work before it (the namespace and
+ * garbage collectors after a round's namespaces are deleted, the watch cache after a burst of
+ * creates). Called at the same point of both runs.
+ */
+async function quiesce(): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  const busy = () => total(cpuByCommand());
+  for (let before = busy(); Date.now() < deadline; ) {
+    await sleep(500);
+    const now = busy();
+    if (now - before < 0.05) return;
+    before = now;
   }
 }
 
@@ -675,6 +694,7 @@ async function runFloor(roleArns: string[], namespaces: string[]): Promise<Floor
       await createResources(plans, (p, c) => objects.push(toObject(p, c)));
       w0 = await apiserverWrites();
       await readyWatch.start();
+      await quiesce();
       c0 = cpuByCommand();
       const t0 = Date.now();
       await pool(objects, CONCURRENT, work);
@@ -682,6 +702,7 @@ async function runFloor(roleArns: string[], namespaces: string[]): Promise<Floor
       seconds = (ready.at - t0) / 1000;
     } else {
       await readyWatch.start();
+      await quiesce();
       [w0, c0] = [await apiserverWrites(), cpuByCommand()];
       const feed = new Feed<{ o: FloorObject; secret: number }>();
       const workers = drain(feed, CONCURRENT, work);
@@ -881,8 +902,11 @@ async function main(): Promise<void> {
     for (let r = 1; r <= ROUNDS; r++) {
       let seconds = coldStartSeconds(run);
       let apiCpu = cpuUntilReady['kube-apiserver'];
+      // From round 2 on, every measurement starts once the one before it is deleted and gone:
+      // nothing left for the next operator to list, and cold starts and floors alike follow a
+      // deletion (whose tail in the namespace and garbage collectors costs CPU). Round 1 is the
+      // single-round bench: neither follows one.
       if (r > 1) {
-        // Nothing of the previous rounds left for this operator to list or for the apiserver to hold.
         await deleteNamespaces(leftovers);
         leftovers = await newNamespaces('bench');
         log(`round ${r}/${ROUNDS}: cold start`);
@@ -893,9 +917,10 @@ async function main(): Promise<void> {
         apiCpu = cpuDiff(c.readyCpu, c.preCpu, 0)['kube-apiserver'];
       }
       log(`${ROUNDS > 1 ? `round ${r}/${ROUNDS}: ` : ''}floor: a bare client, ${CONCURRENT} workers, one Secret POST + one status PATCH for each of ${N} fresh resources (${opt.precreate ? 'created beforehand' : 'as they are created'}); the operator is stopped`);
+      if (r > 1) await deleteNamespaces(leftovers);
       const floorNamespaces = await newNamespaces('floor');
       const f = await runFloor(roleArns, floorNamespaces);
-      leftovers = [...leftovers, ...floorNamespaces];
+      leftovers = r > 1 ? floorNamespaces : [...leftovers, ...floorNamespaces];
       floor ??= f;
       rounds.push({ coldStartSeconds: round(seconds, 2), floorSeconds: f.seconds, ratio: round(seconds / f.seconds, 2), apiserverCpuSeconds: { coldStart: apiCpu, floor: f.machineCpuSeconds['kube-apiserver'] } });
       log(`floor: ${f.seconds} s; then ${f.events.count} events alone: ${f.events.seconds} s; cold start ÷ floor this round: ${rounds.at(-1)!.ratio}×`);
