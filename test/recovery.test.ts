@@ -117,8 +117,10 @@ describe('stale caches and Kubernetes failures', () => {
       const started = Date.now();
       await waitForReady(ns, it0.name, isReady, 30_000);
       figures.statusRepairMs = Date.now() - started;
-      const ev = await events(ns, it0.name);
-      expect(ev.some((e) => e.reason === 'Synced' && /in sync with .* again/.test(e.message ?? ''))).toBe(true);
+      // The event is recorded after the status write that turned Ready True: wait for it.
+      const back = await until('a Synced "in sync with … again" event', async () =>
+        (await events(ns, it0.name)).find((e) => e.reason === 'Synced' && /in sync with .* again/.test(e.message ?? '')), 10_000);
+      expect(back.type).toBe('Normal');
     } finally {
       undo();
       await operator.stop();

@@ -10,7 +10,7 @@ import { API_VERSION, GROUP, KIND, MERGE_FROM_ANNOTATION, MERGED_KEYS_ANNOTATION
 import type { AuthSpec, ExternalLLMSecretSpec } from '../src/crds/types.js';
 import { HttpFaultProxy } from './env/fault-proxy.js';
 import { applyCrds, createSecret, createTestNamespace, getTestEnv } from './env/index.js';
-import { core, createEls, custom, decoded, events, getEls, hasReason, isReady, readSecret, settled, sleep, waitForReady } from './helpers/els.js';
+import { core, createEls, custom, decoded, events, getEls, hasReason, isReady, readSecret, settled, sleep, waitForEvent, waitForReady } from './helpers/els.js';
 import { startTestOperator, type TestOperator } from './helpers/operator.js';
 
 const secretValue = () => `SECRETVALUE-${randomBytes(6).toString('hex')}`;
@@ -76,7 +76,8 @@ describe('namespace boundary and ownership', () => {
     await waitForReady(ns, 'take-owned', hasReason('SecretConflict'), 30_000);
     expect(decoded(await readSecret(ns, 'plain'))).toEqual(foreign);
     expect((await readSecret(ns, 'owned'))?.metadata?.resourceVersion).toBe(owned?.metadata?.resourceVersion);
-    expect((await events(ns, 'take-owned')).some((e) => e.type === 'Warning' && e.reason === 'Conflict')).toBe(true);
+    // The event follows the status write that the wait above saw.
+    expect((await waitForEvent(ns, 'take-owned', 'Conflict')).type).toBe('Warning');
   });
 
   it('cannot write a service-account token: admission refuses the type, and an existing token Secret is not taken over', async () => {
@@ -140,7 +141,7 @@ describe('Merge writes only into an Opaque Secret that names the resource in llm
     const els = await waitForReady(ns, name, hasReason('SecretConflict'), 30_000);
     const message = els.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '';
     expect(message).toMatch(kase.message);
-    expect((await events(ns, name)).some((e) => e.type === 'Warning' && e.reason === 'Conflict'), 'a Conflict event').toBe(true);
+    expect((await waitForEvent(ns, name, 'Conflict')).type, 'a Conflict event').toBe('Warning');
     const after = await readSecret(ns, target);
     expect(after?.metadata?.resourceVersion, 'not written at all').toBe(before);
     expect(after?.data).toEqual(snapshot?.data);
