@@ -61,7 +61,6 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
   const kubeConfig = overrides.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const kube = new KubeClient(kubeConfig, metrics, config.kubeRequestTimeoutMs);
 
-  // The AWS identity check is informational: it runs alongside the rest of the start-up.
   const crdCheck = checkCrdInstalled(kube, config.namespaces[0]);
   const clients = new AwsClientFactory({
     secretsManagerEndpoint: config.secretsManagerEndpoint,
@@ -71,6 +70,7 @@ export async function startOperator(config: Config, overrides: OperatorOverrides
     connectTimeoutMs: config.awsConnectTimeoutMs,
     requestTimeoutMs: config.awsRequestTimeoutMs,
   }, metrics);
+  // The AWS identity check only informs (it never throws): it runs alongside the rest of the start-up.
   const identityCheck = config.checkAwsIdentity ? logAwsIdentity(clients, config, overrides.awsCredentials, log) : undefined;
   await crdCheck;
   for (const warning of config.deprecations) log.warn(warning);

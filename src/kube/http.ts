@@ -68,6 +68,11 @@ export async function authenticate(kc: KubeConfig, url: URL): Promise<Authentica
   return auth;
 }
 
+/** The headers of every request and watch: the authentication's, JSON, our user agent. */
+export function requestHeaders(auth: Authentication): Record<string, string> {
+  return { ...auth.headers, Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };
+}
+
 /** The URL of path on the current cluster, with the query's set values (undefined and '' left out). */
 export function apiUrl(kc: KubeConfig, path: string, query: Record<string, string | number | boolean | undefined> = {}): URL {
   const cluster = kc.getCurrentCluster();
@@ -82,7 +87,7 @@ export async function kubeRequest<T>(kc: KubeConfig, req: KubeRequest): Promise<
   const url = apiUrl(kc, req.path, req.query);
 
   const auth = await authenticate(kc, url);
-  const headers: Record<string, string> = { ...auth.headers, Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` };
+  const headers = requestHeaders(auth);
   if (req.body !== undefined) headers['Content-Type'] = req.contentType ?? CONTENT_TYPE.json;
 
   // One deadline for the whole exchange, the answer's body included. AbortSignal.timeout would

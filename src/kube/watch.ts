@@ -8,8 +8,7 @@
 // arrived for inactivityMs (then a TimeoutError, which the informer resumes from quietly).
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { request } from 'undici';
-import { VERSION } from '../version.js';
-import { apiUrl, authenticate, CONTENT_TYPE, KubeApiError } from './http.js';
+import { apiUrl, authenticate, KubeApiError, requestHeaders } from './http.js';
 
 /** client-node's Watch waits as long for data before it gives up on a stream. */
 export const WATCH_INACTIVITY_MS = 30_000;
@@ -51,7 +50,7 @@ export async function watchStream<T>(
   try {
     res = await request(url, {
       method: 'GET',
-      headers: { ...auth.headers, Accept: CONTENT_TYPE.json, 'User-Agent': `external-llm-secrets/${VERSION}` },
+      headers: requestHeaders(auth),
       dispatcher: auth.dispatcher,
       signal: controller.signal,
     });
